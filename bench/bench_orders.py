@@ -1,0 +1,406 @@
+"""Orders foundation benchmark: upsert throughput against COPY, and API latency against raw SQL.
+
+    python bench/bench_orders.py [--orders 1000000] [--samples 300]
+
+It fills one tenant with N orders (2.5 items each on average) through the application's upsert
+path, then COPYs the same rows into empty copies of the same tables, side by side in one run;
+then it serves the API with uvicorn over loopback and times four list queries, each beside the
+same SQL sent with psycopg. Targets: upsert >= 40 % of COPY throughput; API p99 <= 3x raw SQL
+p99 and < 50 ms. Uses the machine's PostgreSQL on 127.0.0.1:5432 when it answers (else the
+embedded server) in a scratch database that it drops at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.orders_data import generate
+from keybuzz.db import (
+    create_engine,
+    create_sessionmaker,
+    libpq_url,
+    migrate,
+    start_embedded_postgres,
+    transaction,
+)
+from keybuzz.orders import repository
+from keybuzz.orders.models import OrderStatus
+from keybuzz.orders.repository import SORTS, OrderQuery
+from keybuzz.orders.schemas import OrderRecord
+from keybuzz.orders.service import encode_cursor
+from keybuzz.orders.upsert import items_digest, upsert_orders
+from keybuzz.tenants.models import TenantId
+from keybuzz.tenants.service import create_tenant
+
+TENANT = TenantId("bench-001")
+CHUNK = 10_000
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def server_url() -> str:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    except OSError:
+        root = Path(__file__).resolve().parents[1]
+        return start_embedded_postgres(root / ".keybuzz" / "bench-pgdata", "postgres")
+
+
+def scratch_database(server: str) -> str:
+    name = f"kb_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(server: str, name: str) -> None:
+    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def chunks(count: int) -> Iterator[list[OrderRecord]]:
+    batch: list[OrderRecord] = []
+    for record in generate(count):
+        batch.append(record)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- Upsert against COPY ---------------------------------------------------------------------
+
+
+async def fill_with_upsert(url: str, count: int) -> float:
+    engine = create_engine(url, pool_size=1)
+    sessionmaker = create_sessionmaker(engine)
+    async with transaction(sessionmaker) as session:
+        await create_tenant(session, TENANT, "Benchmark")
+    elapsed = 0.0
+    for number, batch in enumerate(chunks(count), start=1):
+        started = time.perf_counter()
+        async with transaction(sessionmaker) as session:
+            await upsert_orders(session, TENANT, batch)
+        elapsed += time.perf_counter() - started
+        if number % 10 == 0:
+            done = number * CHUNK
+            print(f"  upsert {done:>9,} orders  {done / elapsed:>8,.0f} orders/s", flush=True)
+    await engine.dispose()
+    return elapsed
+
+
+COPY_ORDER_COLUMNS = (
+    "id, tenant_id, marketplace, marketplace_id, external_order_id, order_ref, customer_name, "
+    "customer_email, order_date, currency, total_amount, order_status, delivery_status, "
+    "fulfillment_channel, shipping_address, latest_ship_date, external_updated_at, items_digest"
+)
+COPY_ITEM_COLUMNS = "tenant_id, order_id, external_item_id, sku, asin, title, quantity, unit_price"
+
+
+def copy_rows(batch: list[OrderRecord]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    orders, items = [], []
+    for record in batch:
+        order_id = uuid.uuid4()
+        record_items = list(record.items or ())
+        orders.append(
+            (
+                order_id,
+                TENANT,
+                record.marketplace,
+                record.marketplace_id,
+                record.external_order_id,
+                record.external_order_id,
+                record.customer_name,
+                record.customer_email,
+                record.order_date,
+                record.currency,
+                record.total_amount,
+                record.order_status.value,
+                record.delivery_status.value if record.delivery_status else None,
+                record.fulfillment_channel,
+                Jsonb(record.shipping_address),
+                record.latest_ship_date,
+                record.external_updated_at,
+                items_digest(record_items),
+            )
+        )
+        items += [
+            (
+                TENANT,
+                order_id,
+                item.external_item_id,
+                item.sku,
+                item.asin,
+                item.title,
+                item.quantity,
+                item.unit_price,
+            )
+            for item in record_items
+        ]
+    return orders, items
+
+
+async def fill_with_copy(url: str, count: int, *, indexed: bool) -> float:
+    """COPY the same rows into empty tables (with the same indexes, or bare)."""
+    including = "INCLUDING ALL" if indexed else "INCLUDING DEFAULTS INCLUDING GENERATED"
+    suffix = "indexed" if indexed else "bare"
+    async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as conn:
+        await conn.execute(f"CREATE TABLE copy_orders_{suffix} (LIKE orders {including})")
+        await conn.execute(f"CREATE TABLE copy_items_{suffix} (LIKE order_items {including})")
+        elapsed = 0.0
+        for batch in chunks(count):
+            orders, items = copy_rows(batch)
+            started = time.perf_counter()
+            async with conn.transaction(), conn.cursor() as cur:
+                sql = f"COPY copy_orders_{suffix} ({COPY_ORDER_COLUMNS}) FROM STDIN"
+                async with cur.copy(sql) as copy:
+                    for row in orders:
+                        await copy.write_row(row)
+                sql = f"COPY copy_items_{suffix} ({COPY_ITEM_COLUMNS}) FROM STDIN"
+                async with cur.copy(sql) as copy:
+                    for row in items:
+                        await copy.write_row(row)
+            elapsed += time.perf_counter() - started
+        await conn.execute(f"DROP TABLE copy_orders_{suffix}, copy_items_{suffix}")
+    return elapsed
+
+
+# --- API against raw SQL ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def time_calls(call: Callable[[], Awaitable[Any]], samples: int) -> list[float]:
+    for _ in range(max(10, samples // 10)):
+        await call()
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        await call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def compiled(statement: Any) -> tuple[str, dict[str, Any]]:
+    query = statement.compile(
+        dialect=postgresql.psycopg.dialect(), compile_kwargs={"render_postcompile": True}
+    )
+    return str(query), dict(query.params)
+
+
+async def raw_list(conn: psycopg.AsyncConnection[Any], query: OrderQuery) -> None:
+    """The API's two statements (page, then its items), sent straight with psycopg."""
+    sql, params = compiled(repository.list_statement(TENANT, query))
+    async with conn.cursor() as cur:
+        await cur.execute(sql, params)
+        rows = await cur.fetchall()
+        ids = [row[0] for row in rows[: query.limit]]
+        await cur.execute(
+            "SELECT * FROM order_items WHERE tenant_id = %s AND order_id = ANY(%s) "
+            "ORDER BY order_id, external_item_id",
+            (TENANT, ids),
+        )
+        await cur.fetchall()
+
+
+async def deep_cursor(conn: psycopg.AsyncConnection[Any], offset: int) -> tuple[str, Any]:
+    row = await (
+        await conn.execute(
+            "SELECT order_date, id FROM orders WHERE tenant_id = %s "
+            "ORDER BY order_date DESC, id DESC OFFSET %s LIMIT 1",
+            (TENANT, offset),
+        )
+    ).fetchone()
+    assert row is not None
+    return encode_cursor(SORTS["-orderDate"], row[0], row[1]), (row[0], row[1])
+
+
+async def measure_api(url: str, count: int, samples: int) -> list[dict[str, Any]]:
+    async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as conn:
+        await conn.execute("VACUUM ANALYZE orders")
+        await conn.execute("VACUUM ANALYZE order_items")
+        name = (
+            await (
+                await conn.execute(
+                    "SELECT customer_name FROM orders WHERE tenant_id = %s OFFSET %s LIMIT 1",
+                    (TENANT, count // 2),
+                )
+            ).fetchone()
+            or ("",)
+        )[0]
+        cursor, position = await deep_cursor(conn, min(count - 60, int(count * 0.9)))
+        key = await issue_key(url)
+        scenarios: list[tuple[str, dict[str, Any], OrderQuery]] = [
+            ("first page", {}, OrderQuery()),
+            (
+                "filter orderStatus=SHIPPED",
+                {"orderStatus": "SHIPPED"},
+                OrderQuery(order_status=(OrderStatus.SHIPPED,)),
+            ),
+            (f"search q={name!r}", {"q": name}, OrderQuery(q=name.lower())),
+            ("deep cursor page (90 %)", {"cursor": cursor}, OrderQuery(after=position)),
+        ]
+        port = free_port()
+        env = {**os.environ, "KEYBUZZ_DATABASE_URL": url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "keybuzz.cli", "serve", "--port", str(port)], env=env
+        )
+        try:
+            headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": TENANT}
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10
+            ) as client:
+                await wait_ready(client)
+                results = []
+                for label, params, query in scenarios:
+
+                    async def api_call(params: dict[str, Any] = params) -> None:
+                        response = await client.get("/api/v1/orders", params=params)
+                        response.raise_for_status()
+
+                    async def sql_call(query: OrderQuery = query) -> None:
+                        await raw_list(conn, query)
+
+                    api = await time_calls(api_call, samples)
+                    raw = await time_calls(sql_call, samples)
+                    results.append(summary(label, api, raw))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return results
+
+
+async def issue_key(url: str) -> str:
+    from keybuzz.tenants.service import issue_api_key
+
+    engine = create_engine(url, pool_size=1)
+    async with transaction(create_sessionmaker(engine)) as session:
+        key = await issue_api_key(session, TENANT)
+    await engine.dispose()
+    return key
+
+
+async def wait_ready(client: httpx.AsyncClient) -> None:
+    for _ in range(300):
+        try:
+            if (await client.get("/readyz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the API did not become ready")
+
+
+def summary(label: str, api: list[float], raw: list[float]) -> dict[str, Any]:
+    return {
+        "query": label,
+        "api_p50_ms": round(statistics.median(api), 2),
+        "api_p99_ms": round(percentile(api, 99), 2),
+        "sql_p50_ms": round(statistics.median(raw), 2),
+        "sql_p99_ms": round(percentile(raw, 99), 2),
+        "p99_ratio": round(percentile(api, 99) / percentile(raw, 99), 2),
+    }
+
+
+# --- Main ------------------------------------------------------------------------------------
+
+
+async def run(url: str, count: int, samples: int) -> dict[str, Any]:
+    print(f"Upserting {count:,} orders (≈{count * 2.5:,.0f} items) through the upsert path…")
+    upsert_seconds = await fill_with_upsert(url, count)
+    print("COPY of the same rows into empty copies of the tables (same indexes)…")
+    copy_seconds = await fill_with_copy(url, count, indexed=True)
+    print("COPY of the same rows into bare tables (no index), for reference…")
+    bare_seconds = await fill_with_copy(url, count, indexed=False)
+    print("API latency against raw SQL…")
+    latency = await measure_api(url, count, samples)
+    return {
+        "orders": count,
+        "upsert_orders_per_s": round(count / upsert_seconds),
+        "copy_indexed_orders_per_s": round(count / copy_seconds),
+        "copy_bare_orders_per_s": round(count / bare_seconds),
+        "upsert_vs_copy_indexed": round(copy_seconds / upsert_seconds, 3),
+        "upsert_vs_copy_bare": round(bare_seconds / upsert_seconds, 3),
+        "latency": latency,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    print()
+    print(
+        f"orders: {result['orders']:,}  (machine: {os.cpu_count()} cores; client and server "
+        "share them)"
+    )
+    print(f"upsert                 {result['upsert_orders_per_s']:>9,} orders/s")
+    print(
+        f"COPY, same indexes     {result['copy_indexed_orders_per_s']:>9,} orders/s   "
+        f"upsert/COPY = {result['upsert_vs_copy_indexed']:.0%}  (target >= 40 %)"
+    )
+    print(
+        f"COPY, bare tables      {result['copy_bare_orders_per_s']:>9,} orders/s   "
+        f"upsert/COPY = {result['upsert_vs_copy_bare']:.0%}"
+    )
+    print()
+    print(
+        f"{'GET /api/v1/orders':<34} {'API p50':>8} {'API p99':>8} {'SQL p50':>8} "
+        f"{'SQL p99':>8} {'p99 ratio':>9}"
+    )
+    for row in result["latency"]:
+        print(
+            f"{row['query'][:34]:<34} {row['api_p50_ms']:>8} {row['api_p99_ms']:>8} "
+            f"{row['sql_p50_ms']:>8} {row['sql_p99_ms']:>8} {row['p99_ratio']:>9}"
+        )
+    print("targets: API p99 <= 3x SQL p99 and < 50 ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=300)
+    args = parser.parse_args()
+    server = server_url()
+    name = scratch_database(server)
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        result = asyncio.run(run(url, args.orders, args.samples))
+    finally:
+        drop_database(server, name)
+    report(result)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bench_orders.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

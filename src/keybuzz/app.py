@@ -1,0 +1,56 @@
+"""The FastAPI application: factory, lifespan-owned resources, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from keybuzz import __version__, health
+from keybuzz.config import Settings, get_settings
+from keybuzz.db import resolve_database_url
+from keybuzz.errors import register_error_handlers
+from keybuzz.orders.routes import router as orders_router
+from keybuzz.runtime import Runtime, open_runtime
+from keybuzz.ui.pages import router as pages_router
+from keybuzz.worker import worker_in_background
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    runtime: Runtime | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass a ready ``runtime``; otherwise the lifespan opens one."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            yield
+            return
+        url = database_url or resolve_database_url(settings)
+        async with open_runtime(settings, database_url=url) as opened:
+            app.state.runtime = opened
+            if settings.run_worker:
+                async with worker_in_background(opened):
+                    yield
+            else:
+                yield
+
+    app = FastAPI(
+        title="KeyBuzz Orders",
+        version=__version__,
+        description="Marketplace orders for the KeyBuzz helpdesk. Errors are RFC 9457 problems.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if runtime is not None:
+        app.state.runtime = runtime
+    register_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(orders_router)
+    app.include_router(pages_router)
+    return app

@@ -1,0 +1,124 @@
+"""The ``keybuzz`` command. Each domain keeps its sub-commands in its own ``cli.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
+
+from keybuzz.config import InvalidConfiguration, get_settings
+from keybuzz.db import migrate, resolve_database_url
+from keybuzz.errors import KeyBuzzError
+from keybuzz.orders.cli import app as orders_app
+from keybuzz.secrets.cli import app as secrets_app
+from keybuzz.simulator.cli import run as run_simulator
+from keybuzz.tenants.cli import app as tenants_app
+
+console = Console(stderr=True)
+
+
+class KeyBuzzGroup(TyperGroup):
+    """Shows expected failures (bad input, unknown tenant...) as one clear line, exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyBuzzError as error:
+            fail(error.detail or error.title)
+        except InvalidConfiguration as error:
+            fail(str(error))
+
+
+def fail(message: str) -> NoReturn:
+    console.print(Text.assemble(("Error: ", "bold red"), message))
+    raise typer.Exit(2)
+
+
+app = typer.Typer(
+    cls=KeyBuzzGroup,
+    help="KeyBuzz Orders: marketplace orders for the helpdesk.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(orders_app, name="orders")
+app.command("simulator")(run_simulator)
+app.add_typer(secrets_app, name="secrets")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective configuration, secrets masked."""
+    print(json.dumps(get_settings().masked(), indent=2, default=str))
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations up to the latest schema."""
+    settings = get_settings()
+    migrate(resolve_database_url(settings))
+    console.print("Database schema is up to date.")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: KEYBUZZ_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: KEYBUZZ_PORT.")] = None,
+    worker: Annotated[
+        bool | None, typer.Option("--worker/--no-worker", help="Default: KEYBUZZ_RUN_WORKER.")
+    ] = None,
+) -> None:
+    """Run the API (migrations are applied first)."""
+    import uvicorn
+
+    from keybuzz.app import create_app
+
+    settings = get_settings()
+    if worker is not None:
+        settings = settings.model_copy(update={"run_worker": worker})
+    configure_logging(settings.log_level)
+    url = resolve_database_url(settings)
+    migrate(url)
+    application = create_app(settings, database_url=url)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run queued jobs (backfills, connection checks) until stopped; start as many as needed."""
+    from keybuzz.runtime import open_runtime
+    from keybuzz.worker import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    url = resolve_database_url(settings)
+    migrate(url)
+
+    async def main() -> None:
+        async with open_runtime(settings, database_url=url) as runtime:
+            await run_worker(runtime)
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

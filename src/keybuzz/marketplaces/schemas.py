@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from keybuzz.marketplaces.models import ConnectionStatus
+from keybuzz.schemas import Schema, UtcDateTime
+
+
+class OAuthStart(Schema):
+    """Which Amazon region to authorize: give the region, or one marketplace of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: str | None = Field(default=None, description="`NA`, `EU` or `FE`.")
+    marketplace_id: str | None = Field(
+        default=None, max_length=32, description="e.g. `A13V1IB3VIYZZH` (Amazon.fr)."
+    )
+    return_path: str | None = Field(
+        default=None,
+        max_length=500,
+        description="A path of this site to land on afterwards (default `/orders`).",
+    )
+
+
+class OAuthStarted(Schema):
+    auth_url: str = Field(description="Send the seller's browser here (Seller Central consent).")
+    expires_at: UtcDateTime = Field(description="The consent must be completed before this.")
+
+
+class ConnectionAction(Schema):
+    kind: str = Field(description="`connect`, `reconnect` or `contact_support`.")
+    message: str
+    method: str | None = None
+    href: str | None = None
+
+
+class MarketplaceRead(Schema):
+    id: str
+    country_code: str | None
+    name: str | None
+
+
+class ConnectionRead(Schema):
+    marketplace: str
+    status: ConnectionStatus
+    status_reason: str | None
+    region: str | None
+    selling_partner_id: str | None
+    marketplaces: list[MarketplaceRead]
+    connected_at: UtcDateTime | None
+    last_checked_at: UtcDateTime | None
+    last_sync_at: UtcDateTime | None
+    action: ConnectionAction | None = Field(description="What to do next, when needed.")
+    reconnect_url: str | None = Field(
+        description="Where to POST to (re)start the authorization, when one is needed."
+    )
+
+
+class ConnectionList(Schema):
+    items: list[ConnectionRead]

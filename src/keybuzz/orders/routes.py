@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from keybuzz.deps import SessionDep, TenantDep
+from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated, problem_responses
+from keybuzz.orders import service
+from keybuzz.orders.schemas import OrderListParams, OrderPage, OrderPatch, OrderRead, PurgeResult
+from keybuzz.orders.service import OrderNotFound, PurgeNotConfirmed
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+_AUTH_PROBLEMS = (Unauthenticated, Forbidden)
+
+
+@router.get(
+    "",
+    response_model=OrderPage,
+    summary="List and search the tenant's orders",
+    responses=problem_responses(InvalidInput, *_AUTH_PROBLEMS),
+)
+async def list_orders(
+    session: SessionDep, tenant: TenantDep, params: Annotated[OrderListParams, Query()]
+) -> OrderPage:
+    return await service.list_orders(session, tenant, params)
+
+
+@router.delete(
+    "",
+    response_model=PurgeResult,
+    summary="Delete the tenant's orders (all, or one marketplace's)",
+    responses=problem_responses(PurgeNotConfirmed, *_AUTH_PROBLEMS),
+)
+async def purge_orders(
+    session: SessionDep,
+    tenant: TenantDep,
+    marketplace: Annotated[str | None, Query(max_length=32)] = None,
+    confirm: Annotated[bool, Query(description="Must be true: the deletion is final.")] = False,
+) -> PurgeResult:
+    return await service.purge_orders(session, tenant, marketplace=marketplace, confirm=confirm)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderRead,
+    summary="One order with its items",
+    responses=problem_responses(OrderNotFound, *_AUTH_PROBLEMS),
+)
+async def get_order(session: SessionDep, tenant: TenantDep, order_id: uuid.UUID) -> OrderRead:
+    return await service.get_order(session, tenant, order_id)
+
+
+@router.patch(
+    "/{order_id}",
+    response_model=OrderRead,
+    summary="Change the helpdesk-owned fields of an order (savStatus)",
+    responses=problem_responses(OrderNotFound, *_AUTH_PROBLEMS),
+)
+async def update_order(
+    session: SessionDep, tenant: TenantDep, order_id: uuid.UUID, patch: OrderPatch
+) -> OrderRead:
+    return await service.update_order(session, tenant, order_id, patch)

@@ -1,0 +1,64 @@
+"""Long-lived resources shared by the API, the job worker and CLI commands.
+
+One ``Runtime`` per process: the database engine, the secret store backend, the HTTP client that
+talks to Amazon, and the job queue. The API's lifespan opens it; the worker hands it to every
+job (procrastinate's ``additional_context``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import procrastinate
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from keybuzz.config import Settings
+from keybuzz.db import create_engine, create_sessionmaker
+from keybuzz.jobs import create_job_app
+from keybuzz.secrets import SecretBackend, open_secret_backend
+
+AMAZON_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    secrets: SecretBackend
+    http: httpx.AsyncClient
+    jobs: procrastinate.App
+
+
+def engine_url(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, database_url: str | None = None, engine: AsyncEngine | None = None
+) -> AsyncIterator[Runtime]:
+    """Open every resource; close what it opened. Give ``engine`` to share an existing one."""
+    owned_engine = None
+    if engine is None:
+        assert database_url is not None, "give database_url or engine"
+        engine = owned_engine = create_engine(database_url, pool_size=settings.db_pool_size)
+    secrets = open_secret_backend(settings)
+    http = httpx.AsyncClient(timeout=AMAZON_TIMEOUT, follow_redirects=False)
+    try:
+        yield Runtime(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            secrets=secrets,
+            http=http,
+            jobs=create_job_app(database_url or engine_url(engine)),
+        )
+    finally:
+        await http.aclose()
+        await secrets.aclose()
+        if owned_engine is not None:
+            await owned_engine.dispose()

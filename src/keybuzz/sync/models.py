@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from keybuzz.db import Base, TimestampMixin
+
+
+class BackfillStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class BackfillJob(TimestampMixin, Base):
+    """One request to pull a window of a tenant's marketplace orders, and its progress."""
+
+    __tablename__ = "backfill_jobs"
+    __table_args__ = (Index("ix_backfill_jobs_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(32))
+    status: Mapped[BackfillStatus] = mapped_column(
+        Enum(
+            BackfillStatus,
+            name="backfill_status",
+            values_callable=lambda members: [m.value for m in members],
+        )
+    )
+    days: Mapped[int]
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    orders_fetched: Mapped[int] = mapped_column(default=0)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]

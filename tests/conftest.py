@@ -1,0 +1,204 @@
+"""Shared fixtures: a real PostgreSQL server, a migrated database, per-test transactions, the app.
+
+The machine's PostgreSQL (127.0.0.1:5432) is used when it answers, else the embedded server.
+Alembic runs once per session into a template database; tests run inside a transaction that is
+rolled back, and tests that must commit get a fresh clone of the template.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from keybuzz.app import create_app
+from keybuzz.config import Settings
+from keybuzz.db import create_engine, libpq_url, migrate, start_embedded_postgres
+from keybuzz.deps import get_session
+from keybuzz.runtime import Runtime, open_runtime
+from tests.factories import TenantCredentials, make_tenant
+
+TENANT_TABLES = (
+    "orders",
+    "order_items",
+    "marketplace_connections",
+    "backfill_jobs",
+    "tenant_secrets",
+)
+_TENANT_TABLE_USE = re.compile(
+    r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(" + "|".join(TENANT_TABLES) + r")\b", re.IGNORECASE
+)
+CROSS_TENANT_MARK = "/* cross-tenant */"
+
+
+def _local_server_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A PostgreSQL server URL (maintenance database), real, never mocked."""
+    configured = os.environ.get("KEYBUZZ_TEST_SERVER_URL")
+    if configured:
+        return configured
+    if _local_server_answers():
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    pgdata = Path(__file__).resolve().parents[1] / ".keybuzz" / "test-pgdata"
+    return start_embedded_postgres(pgdata, "postgres")
+
+
+def _admin(server: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(libpq_url(server), autocommit=True)
+
+
+def _database_url(server: str, name: str) -> str:
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def _create_database(server: str, name: str, template: str | None = None) -> None:
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with _admin(server) as conn:
+        conn.execute(statement)
+
+
+def _drop_database(server: str, name: str) -> None:
+    with _admin(server) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def template_database(server_url: str) -> Iterator[str]:
+    """A database migrated once by Alembic; the source of every test database."""
+    name = f"kb_test_tpl_{uuid.uuid4().hex[:8]}"
+    _create_database(server_url, name)
+    migrate(_database_url(server_url, name))
+    yield name
+    _drop_database(server_url, name)
+
+
+def _clone(server_url: str, template: str) -> str:
+    name = f"kb_test_{uuid.uuid4().hex[:10]}"
+    _create_database(server_url, name, template=template)
+    return name
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str, template_database: str) -> Iterator[str]:
+    """The shared test database; tests use it inside rolled-back transactions."""
+    name = _clone(server_url, template_database)
+    yield _database_url(server_url, name)
+    _drop_database(server_url, name)
+
+
+@pytest.fixture
+def fresh_database_url(server_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database of the test's own, for tests that commit."""
+    name = _clone(server_url, template_database)
+    yield _database_url(server_url, name)
+    _drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def unscoped_queries() -> list[str]:
+    return []
+
+
+def watch_tenant_scoping(engine: AsyncEngine, sink: list[str]) -> None:
+    """Record every statement on a tenant table that does not filter or write ``tenant_id``."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _check(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if CROSS_TENANT_MARK in statement or not _TENANT_TABLE_USE.search(statement):
+            return
+        if "tenant_id" not in statement:
+            sink.append(statement)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str, unscoped_queries: list[str]) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    watch_tenant_scoping(engine, unscoped_queries)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _every_query_is_tenant_scoped(unscoped_queries: list[str]) -> Iterator[None]:
+    before = len(unscoped_queries)
+    yield
+    missed = unscoped_queries[before:]
+    assert not missed, f"queries on tenant tables without tenant_id: {missed}"
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that is rolled back after the test (commits are savepoints)."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path / ".keybuzz")  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def runtime(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings, engine=engine) as opened:
+        yield opened
+
+
+@pytest.fixture
+def app(runtime: Runtime, session: AsyncSession) -> object:
+    application = create_app(runtime.settings, runtime=runtime)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        yield session
+        await session.flush()
+
+    application.dependency_overrides[get_session] = test_session
+    return application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def tenant(session: AsyncSession) -> TenantCredentials:
+    return await make_tenant(session, "ecomlg-001")
+
+
+@pytest.fixture
+async def other_tenant(session: AsyncSession) -> TenantCredentials:
+    return await make_tenant(session, "rival-002")
