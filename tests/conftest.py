@@ -29,6 +29,8 @@ from keybuzz.deps import get_session
 from keybuzz.runtime import Runtime, open_runtime
 from tests.factories import TenantCredentials, make_tenant
 
+pytest_plugins = ["tests.fixtures.vault"]
+
 TENANT_TABLES = (
     "orders",
     "order_items",

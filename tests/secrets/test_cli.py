@@ -28,7 +28,7 @@ from keybuzz.secrets.vault import app_policy
 from keybuzz.tenants.models import TenantId
 from tests.cli_helpers import database_env, run_cli
 from tests.factories import make_tenant
-from tests.secrets.conftest import VaultServer
+from tests.fixtures.vault import VaultServer
 from tests.secrets.factories import amazon_data, local_backend, refresh_token
 
 AMAZON = SecretName.AMAZON_SPAPI

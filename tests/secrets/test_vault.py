@@ -26,7 +26,7 @@ from keybuzz.secrets import (
 from keybuzz.secrets.store import secret_path
 from keybuzz.secrets.vault import VaultSecretStore
 from keybuzz.tenants.models import TenantId
-from tests.secrets.conftest import APPROLE_NAME, AppRoleCredentials, VaultServer, vault_settings
+from tests.fixtures.vault import APPROLE_NAME, AppRoleCredentials, VaultServer, vault_settings
 from tests.secrets.factories import amazon_data
 
 AMAZON = SecretName.AMAZON_SPAPI

@@ -41,25 +41,23 @@ class AmazonResponseMiddleware:
             await self.app(scope, receive, send)
             return
         state: dict[str, object] = scope.setdefault("state", {})
-        statuses: list[int] = []
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                statuses.append(message["status"])
+                self._count(state, message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), str(uuid.uuid4()).encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            operation = state.get("operation")
-            if isinstance(operation, str) and statuses:
-                fault = state.get("fault")
-                self.simulator.count(
-                    operation, statuses[0], fault if isinstance(fault, str) else None
-                )
+        await self.app(scope, receive, send_with_id)
+
+    def _count(self, state: dict[str, object], status: int) -> None:
+        """Counted before the answer leaves, so a client that reads the counters next sees it."""
+        operation = state.get("operation")
+        if isinstance(operation, str):
+            fault = state.get("fault")
+            self.simulator.count(operation, status, fault if isinstance(fault, str) else None)
 
 
 class DroppedConnectionFilter(logging.Filter):

@@ -1,0 +1,147 @@
+"""``SpApiClient``: everything KeyBuzz asks Amazon about one connection (one seller's refresh
+token in one region), over the app's shared ``httpx.AsyncClient``.
+
+    client = SpApiClient(http, settings, region=Region.EU, refresh_token=token,
+                         connection_key=f"{tenant_id}:{selling_partner_id}")
+    await client.check_credentials()
+    async for page in client.list_order_records(marketplace_ids=[FR], created_after=since):
+        ...  # page.records, then save page.position
+
+Rate-limit buckets and cached tokens live in a ``ConnectionRegistry`` under ``connection_key``
+(the process-wide ``REGISTRY`` unless one is given), so clients built per job share them and
+two connections never do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from keybuzz.amazon import normalize
+from keybuzz.amazon.errors import AmazonAccessDenied
+from keybuzz.amazon.flatfile import group_by_order
+from keybuzz.amazon.listing import Api, ListingPosition, OrderLister, OrderRecordPage
+from keybuzz.amazon.lwa import Clock, LwaAuth, LwaClient
+from keybuzz.amazon.orders_v0 import OrdersV0Api
+from keybuzz.amazon.orders_v2026 import OrdersV2026Api
+from keybuzz.amazon.regions import Region, endpoints
+from keybuzz.amazon.registry import REGISTRY, ConnectionRegistry
+from keybuzz.amazon.reports import ORDERS_BY_ORDER_DATE, ReportsApi
+from keybuzz.amazon.retry import DEFAULT_RETRY, RetryPolicy
+from keybuzz.amazon.sellers import SellersApi
+from keybuzz.amazon.tokens import RestrictedDataAuth, TokensApi
+from keybuzz.amazon.transport import CallStats, SpApiTransport
+from keybuzz.amazon.windows import WallClock, utcnow
+from keybuzz.config import Settings
+from keybuzz.orders.schemas import OrderRecord
+
+
+class SpApiClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        *,
+        region: Region,
+        refresh_token: SecretStr,
+        connection_key: str,
+        clock: Clock = time.monotonic,
+        wall_clock: WallClock = utcnow,
+        registry: ConnectionRegistry = REGISTRY,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        """``clock`` (monotonic seconds) times token expiry, ``wall_clock`` (UTC) the 2-minute
+        rule; tests move them."""
+        self.region = region
+        self.endpoints = endpoints(settings, region)
+        self.state = registry.state(
+            connection_key, refresh_token=refresh_token, sandbox=settings.spapi_sandbox
+        )
+        self.lwa = LwaClient(http, settings, retry=retry)
+        self.auth = LwaAuth(self.lwa, refresh_token, self.state.access_token, clock)
+        self.transport = SpApiTransport(
+            http,
+            base_url=self.endpoints.spapi,
+            auth=self.auth,
+            buckets=self.state.buckets,
+            timeout=settings.spapi_timeout_seconds,
+            retry=retry,
+        )
+        self.sellers = SellersApi(self.transport)
+        self.tokens = TokensApi(self.transport)
+        self.orders = OrdersV2026Api(self.transport, wall_clock=wall_clock)
+        self.orders_v0 = OrdersV0Api(
+            self.transport,
+            RestrictedDataAuth(self.tokens, self.state.restricted_data_token, clock),
+            self.state,
+            clock=clock,
+            wall_clock=wall_clock,
+        )
+        self.reports = ReportsApi(self.transport, http, timeout=settings.spapi_timeout_seconds)
+        self._lister = OrderLister(self.orders, self.orders_v0, self.state, clock=clock)
+
+    @property
+    def stats(self) -> CallStats:
+        return self.transport.stats
+
+    async def check_credentials(self) -> None:
+        """Mint a new access token: cheap, no SP-API quota used. Raises
+        ``AmazonAuthorizationRevoked`` (reconnect) or ``AmazonAppCredentialsInvalid``."""
+        await self.auth.refresh()
+
+    def list_order_records(
+        self,
+        *,
+        marketplace_ids: Sequence[str],
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        last_updated_after: datetime | None = None,
+        last_updated_before: datetime | None = None,
+        api: Api | None = None,
+        position: ListingPosition | Mapping[str, Any] | None = None,
+        max_results_per_page: int = 100,
+    ) -> AsyncIterator[OrderRecordPage]:
+        """Every order of the window with its items, page by page (see ``listing``)."""
+        return self._lister.list(
+            marketplace_ids=marketplace_ids,
+            created_after=created_after,
+            created_before=created_before,
+            last_updated_after=last_updated_after,
+            last_updated_before=last_updated_before,
+            api=api,
+            position=position,
+            max_results_per_page=max_results_per_page,
+        )
+
+    async def get_order_record(self, order_id: str) -> OrderRecord:
+        """One order with everything KeyBuzz keeps (v2026 getOrder; v0 getOrder + items on 403)."""
+        try:
+            return normalize.from_v2026(await self.orders.get_order(order_id))
+        except AmazonAccessDenied:
+            order = await self.orders_v0.get_order(order_id)
+            return normalize.from_v0(order, await self.orders_v0.get_order_items(order_id))
+
+    async def order_report_records(
+        self,
+        *,
+        marketplace_ids: Sequence[str],
+        data_start_time: datetime,
+        data_end_time: datetime,
+        report_type: str = ORDERS_BY_ORDER_DATE,
+        first_poll: float = 2.0,
+    ) -> AsyncIterator[OrderRecord]:
+        """The orders of flat-file reports over the range (≤ 30-day slices), as a stream."""
+        rows = self.reports.order_report_rows(
+            marketplace_ids=marketplace_ids,
+            data_start_time=data_start_time,
+            data_end_time=data_end_time,
+            report_type=report_type,
+            first_poll=first_poll,
+        )
+        async for group in group_by_order(rows):
+            yield normalize.from_report_rows(group)

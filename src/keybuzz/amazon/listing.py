@@ -1,0 +1,213 @@
+"""Every order of a window, with its items, as ``OrderRecord`` pages: Orders v2026 first, Orders
+v0 for sellers whose searchOrders answers 403.
+
+The operations run as pipelines, each paced by its own bucket: with v2026 the next searchOrders
+page is fetched while the caller stores the current one; with v0, getOrders runs ahead while
+getOrderItems calls for the pages already listed go out at their own rate. A page is handed
+over once all of its items are in, with a position from which a later run resumes after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from keybuzz.amazon import normalize
+from keybuzz.amazon.errors import AmazonAccessDenied
+from keybuzz.amazon.lwa import Clock
+from keybuzz.amazon.orders_v0 import GetOrdersPage, GetOrdersPosition, OrdersV0Api
+from keybuzz.amazon.orders_v2026 import OrdersV2026Api, SearchPosition
+from keybuzz.amazon.registry import ConnectionState
+from keybuzz.orders.schemas import OrderRecord
+
+logger = logging.getLogger("keybuzz.amazon")
+
+T = TypeVar("T")
+Api = Literal["v2026", "v0"]
+# After a 403 on searchOrders, the connection uses v0 this long before trying v2026 again.
+V2026_RETRY_AFTER = 6 * 3600.0
+V0_PAGES_AHEAD = 2
+
+
+class ListingPosition(BaseModel):
+    """Where a listing stands; ``model_dump(mode="json")`` to save it, pass it back to resume."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api: Api
+    v2026: SearchPosition | None = None
+    v0: GetOrdersPosition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecordPage:
+    records: list[OrderRecord]
+    position: ListingPosition | None
+    """Resume after this page from here; ``None`` on the last page."""
+    api: Api
+    created_before: datetime | None = None
+    last_updated_before: datetime | None = None
+    """The upper bound Amazon applied: where the next incremental run starts."""
+
+
+async def ahead(source: AsyncGenerator[T, None], depth: int) -> AsyncIterator[T]:
+    """``source`` iterated by a background task, at most ``depth`` items ahead of the reader."""
+    # A 1-tuple is an item, an exception the source's failure, None its end.
+    queue: asyncio.Queue[tuple[T] | BaseException | None] = asyncio.Queue(depth)
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                await queue.put((item,))
+        except Exception as error:
+            await queue.put(error)
+        else:
+            await queue.put(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        while (entry := await queue.get()) is not None:
+            if isinstance(entry, BaseException):
+                raise entry
+            yield entry[0]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await source.aclose()
+
+
+async def gather_or_cancel(calls: Sequence[Awaitable[T]]) -> list[T]:
+    """All results, or the first failure with the other calls cancelled (no stray requests)."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """A page task that fails after the reader gave up must not log "never retrieved"."""
+    if not task.cancelled():
+        task.exception()
+
+
+class OrderLister:
+    def __init__(
+        self,
+        orders: OrdersV2026Api,
+        orders_v0: OrdersV0Api,
+        state: ConnectionState,
+        *,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._orders = orders
+        self._orders_v0 = orders_v0
+        self._state = state
+        self._clock = clock
+
+    async def list(
+        self,
+        *,
+        marketplace_ids: Sequence[str],
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        last_updated_after: datetime | None = None,
+        last_updated_before: datetime | None = None,
+        api: Api | None = None,
+        position: ListingPosition | Mapping[str, Any] | None = None,
+        max_results_per_page: int = 100,
+    ) -> AsyncIterator[OrderRecordPage]:
+        """``api=None`` picks v2026 and falls back to v0 on a 403 from the first searchOrders."""
+        window: dict[str, Any] = {
+            "marketplace_ids": marketplace_ids,
+            "created_after": created_after,
+            "created_before": created_before,
+            "last_updated_after": last_updated_after,
+            "last_updated_before": last_updated_before,
+            "max_results_per_page": max_results_per_page,
+        }
+        saved = ListingPosition.model_validate(position) if position is not None else None
+        chosen = saved.api if saved is not None else api
+        if chosen is None and self._clock() < self._state.v2026_denied_until:
+            chosen = "v0"
+        if chosen != "v0":
+            started = False
+            try:
+                async for page in self._v2026(window, saved.v2026 if saved else None):
+                    started = True
+                    yield page
+                return
+            except AmazonAccessDenied:
+                if started or chosen == "v2026":
+                    raise
+                logger.warning("searchOrders denied (403) for this seller: using Orders v0")
+                self._state.v2026_denied_until = self._clock() + V2026_RETRY_AFTER
+        async for page in self._v0(window, saved.v0 if saved else None):
+            yield page
+
+    async def _v2026(
+        self, window: dict[str, Any], position: SearchPosition | None
+    ) -> AsyncIterator[OrderRecordPage]:
+        pages = self._orders.search_orders(**window, position=position)
+        async for page in ahead(pages, 1):
+            yield OrderRecordPage(
+                records=[normalize.from_v2026(order) for order in page.orders],
+                position=ListingPosition(api="v2026", v2026=page.position)
+                if page.position
+                else None,
+                api="v2026",
+                created_before=page.created_before,
+                last_updated_before=page.last_updated_before,
+            )
+
+    async def _v0(
+        self, window: dict[str, Any], position: GetOrdersPosition | None
+    ) -> AsyncIterator[OrderRecordPage]:
+        pages = self._orders_v0.get_orders(**window, position=position)
+        async for assembled in ahead(self._with_items(pages), V0_PAGES_AHEAD):
+            yield await assembled
+
+    async def _with_items(
+        self, pages: AsyncGenerator[GetOrdersPage, None]
+    ) -> AsyncGenerator[Awaitable[OrderRecordPage], None]:
+        """Each page as a task fetching its items, started the moment the page is listed."""
+        tasks: list[asyncio.Task[OrderRecordPage]] = []
+        try:
+            async for page in pages:
+                task = asyncio.create_task(self._assemble(page))
+                task.add_done_callback(_retrieve)
+                tasks.append(task)
+                yield task
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        finally:
+            await pages.aclose()
+
+    async def _assemble(self, page: GetOrdersPage) -> OrderRecordPage:
+        items = await gather_or_cancel(
+            [
+                self._orders_v0.get_order_items(order.amazon_order_id, with_pii=False)
+                for order in page.orders
+            ]
+        )
+        return OrderRecordPage(
+            records=[normalize.from_v0(o, i) for o, i in zip(page.orders, items, strict=True)],
+            position=ListingPosition(api="v0", v0=page.position) if page.position else None,
+            api="v0",
+            created_before=page.created_before,
+            last_updated_before=page.last_updated_before,
+        )

@@ -1,0 +1,204 @@
+"""Orders API v0 — the fallback for sellers whose searchOrders answers 403, until Amazon removes
+it on 2027-03-27: getOrders (pages resumable from a saved position), getOrder, getOrderItems.
+
+PII comes through the connection's bulk restricted data token. If Amazon refuses to mint one
+(the app lacks the roles), calls carry the plain access token and orders come without buyer
+names or street addresses, as Amazon then sends them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from keybuzz.amazon import models_v0
+from keybuzz.amazon.errors import AmazonAccessDenied
+from keybuzz.amazon.lwa import Clock
+from keybuzz.amazon.operations import GET_ORDER_ITEMS, GET_ORDER_V0, GET_ORDERS
+from keybuzz.amazon.registry import ConnectionState
+from keybuzz.amazon.tokens import RestrictedDataAuth
+from keybuzz.amazon.transport import SpApiTransport
+from keybuzz.amazon.windows import WallClock, Window, utcnow
+
+logger = logging.getLogger("keybuzz.amazon")
+
+DATE_NAMES = ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
+PII_RETRY_AFTER = 3600.0
+
+
+class GetOrdersQuery(BaseModel):
+    """Every filter of one getOrders search; the pages after the first resend it unchanged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    marketplace_ids: tuple[str, ...] = Field(min_length=1, max_length=50)
+    window: Window = Window()
+    order_statuses: tuple[str, ...] = ()
+    fulfillment_channels: tuple[str, ...] = ()
+    amazon_order_ids: tuple[str, ...] = Field(default=(), max_length=50)
+    max_results_per_page: int = Field(default=100, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _searchable(self) -> GetOrdersQuery:
+        if not self.window.is_set and not self.amazon_order_ids:
+            raise ValueError("give created_after, last_updated_after or amazon_order_ids")
+        return self
+
+    def params(self) -> list[tuple[str, str]]:
+        params = [("MarketplaceIds", ",".join(self.marketplace_ids))]
+        params += self.window.params(DATE_NAMES)
+        for name, values in (
+            ("OrderStatuses", self.order_statuses),
+            ("FulfillmentChannels", self.fulfillment_channels),
+            ("AmazonOrderIds", self.amazon_order_ids),
+        ):
+            if values:
+                params.append((name, ",".join(values)))
+        params.append(("MaxResultsPerPage", str(self.max_results_per_page)))
+        return params
+
+
+class GetOrdersPosition(BaseModel):
+    """Where a getOrders listing stands; ``model_dump(mode="json")`` to save it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: GetOrdersQuery
+    next_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrdersPage:
+    orders: list[models_v0.Order]
+    position: GetOrdersPosition | None
+    """Resume after this page from here; ``None`` on the last page."""
+    created_before: datetime | None = None
+    last_updated_before: datetime | None = None
+
+
+class OrdersV0Api:
+    def __init__(
+        self,
+        transport: SpApiTransport,
+        restricted: RestrictedDataAuth,
+        state: ConnectionState,
+        *,
+        clock: Clock = time.monotonic,
+        wall_clock: WallClock = utcnow,
+    ) -> None:
+        self._transport = transport
+        self._restricted = restricted
+        self._state = state
+        self._clock = clock
+        self._wall_clock = wall_clock
+
+    async def get_orders(
+        self,
+        *,
+        marketplace_ids: Sequence[str] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        last_updated_after: datetime | None = None,
+        last_updated_before: datetime | None = None,
+        order_statuses: Sequence[str] = (),
+        fulfillment_channels: Sequence[str] = (),
+        amazon_order_ids: Sequence[str] = (),
+        max_results_per_page: int = 100,
+        with_pii: bool = True,
+        position: GetOrdersPosition | Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[GetOrdersPage, None]:
+        """Pages of orders. With ``position`` (a saved ``page.position``), the search it belongs
+        to resumes after that page and the other filters are not used."""
+        now = self._wall_clock()
+        next_token: str | None = None
+        if position is not None:
+            saved = GetOrdersPosition.model_validate(position)
+            query, next_token = saved.query, saved.next_token
+        else:
+            window = Window(
+                created_after=created_after,
+                created_before=created_before,
+                last_updated_after=last_updated_after,
+                last_updated_before=last_updated_before,
+            )
+            query = GetOrdersQuery(
+                marketplace_ids=tuple(marketplace_ids),
+                window=window.legal(now),
+                order_statuses=tuple(order_statuses),
+                fulfillment_channels=tuple(fulfillment_channels),
+                amazon_order_ids=tuple(amazon_order_ids),
+                max_results_per_page=max_results_per_page,
+            )
+            if query.window.is_empty(now):
+                yield GetOrdersPage([], None)
+                return
+        while True:
+            params = query.params()
+            if next_token is not None:
+                params.append(("NextToken", next_token))
+            response = await self._transport.call(
+                GET_ORDERS,
+                models_v0.GetOrdersResponse,
+                params=params,
+                auth=await self._auth(with_pii),
+            )
+            payload = response.payload
+            next_token = payload.next_token or None
+            yield GetOrdersPage(
+                orders=payload.orders,
+                position=GetOrdersPosition(query=query, next_token=next_token)
+                if next_token
+                else None,
+                created_before=payload.created_before,
+                last_updated_before=payload.last_updated_before,
+            )
+            if next_token is None:
+                return
+
+    async def get_order(self, order_id: str, *, with_pii: bool = True) -> models_v0.Order:
+        response = await self._transport.call(
+            GET_ORDER_V0,
+            models_v0.GetOrderResponse,
+            path_params={"orderId": order_id},
+            auth=await self._auth(with_pii),
+        )
+        return response.payload
+
+    async def get_order_items(
+        self, order_id: str, *, with_pii: bool = True
+    ) -> list[models_v0.OrderItem]:
+        """Every item of the order (all NextToken pages)."""
+        items: list[models_v0.OrderItem] = []
+        next_token: str | None = None
+        while True:
+            params = [("NextToken", next_token)] if next_token else []
+            response = await self._transport.call(
+                GET_ORDER_ITEMS,
+                models_v0.GetOrderItemsResponse,
+                path_params={"orderId": order_id},
+                params=params,
+                auth=await self._auth(with_pii),
+            )
+            items.extend(response.payload.order_items)
+            next_token = response.payload.next_token or None
+            if next_token is None:
+                return items
+
+    async def _auth(self, with_pii: bool) -> httpx.Auth | None:
+        """The RDT auth when PII is wanted and Amazon grants it, else the default auth."""
+        if not with_pii or self._clock() < self._state.pii_denied_until:
+            return None
+        try:
+            await self._restricted.token()
+        except AmazonAccessDenied:
+            logger.warning("restricted data token refused: v0 orders come without PII for now")
+            self._state.pii_denied_until = self._clock() + PII_RETRY_AFTER
+            return None
+        return self._restricted

@@ -1,0 +1,63 @@
+"""Per-connection state that must outlive one client object: Amazon's quotas are per seller
+and app, so the rate-limit buckets (and the tokens) of a connection live here, keyed by its
+``connection_key``, not in a client built for one job."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from keybuzz.amazon.lwa import TokenCache
+from keybuzz.amazon.ratelimit import BucketSet
+
+
+def _fingerprint(secret: SecretStr) -> str:
+    return hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class ConnectionState:
+    buckets: BucketSet
+    credential: str
+    """Fingerprint of the refresh token the cached tokens came from."""
+    access_token: TokenCache = field(default_factory=TokenCache)
+    restricted_data_token: TokenCache = field(default_factory=TokenCache)
+    v2026_denied_until: float = 0.0
+    """searchOrders answered 403 for this seller: use Orders v0 until then (monotonic time)."""
+    pii_denied_until: float = 0.0
+    """createRestrictedDataToken answered 403: no PII from v0 until then (monotonic time)."""
+
+
+class ConnectionRegistry:
+    def __init__(self) -> None:
+        self._states: dict[str, ConnectionState] = {}
+
+    def state(
+        self, connection_key: str, *, refresh_token: SecretStr, sandbox: bool = False
+    ) -> ConnectionState:
+        """The connection's state; a new refresh token (a reconnect) drops the cached tokens
+        but keeps the buckets, which belong to the seller."""
+        credential = _fingerprint(refresh_token)
+        state = self._states.get(connection_key)
+        if state is None:
+            state = ConnectionState(buckets=BucketSet(sandbox=sandbox), credential=credential)
+            self._states[connection_key] = state
+        elif state.credential != credential:
+            state.credential = credential
+            state.access_token = TokenCache()
+            state.restricted_data_token = TokenCache()
+            state.v2026_denied_until = state.pii_denied_until = 0.0
+        return state
+
+    def forget(self, connection_key: str) -> None:
+        """Drop a connection's state (it was disconnected)."""
+        self._states.pop(connection_key, None)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+REGISTRY = ConnectionRegistry()
+"""The process-wide default; the app may hold its own for its lifespan."""

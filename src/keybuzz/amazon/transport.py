@@ -1,0 +1,208 @@
+"""One SP-API call, done right: wait for the bucket, send with a timeout, retry what is
+transient, map the rest to typed errors, parse the body into its model.
+
+- 2xx: the body is parsed; ``x-amzn-RateLimit-Limit`` adjusts the bucket.
+- 429: the bucket is drained (Amazon's is empty, whatever ours thought) and the call waits for
+  the next token, backing off further if 429s repeat.
+- 500/502/503/504, timeouts, dropped connections, a truncated JSON body: retried with capped,
+  jittered exponential backoff, at most ``RetryPolicy.attempts`` tries in all.
+- 400 / 403 / 404: typed errors at once (a 403 reaches here only after the auth has retried it
+  with a fresh token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from keybuzz.amazon.errors import (
+    AmazonAccessDenied,
+    AmazonError,
+    AmazonInvalidRequest,
+    AmazonMalformedResponse,
+    AmazonNotFound,
+    AmazonThrottled,
+    AmazonUnavailable,
+    scrub,
+)
+from keybuzz.amazon.models_common import AmazonModel, ErrorList, describe_validation_error
+from keybuzz.amazon.operations import Operation
+from keybuzz.amazon.ratelimit import BucketSet, TokenBucket
+from keybuzz.amazon.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, TRANSIENT_ERRORS, RetryPolicy
+
+logger = logging.getLogger("keybuzz.amazon")
+
+M = TypeVar("M", bound=AmazonModel)
+RATE_LIMIT_HEADER = "x-amzn-RateLimit-Limit"
+REQUEST_ID_HEADER = "x-amzn-RequestId"
+USER_AGENT = "KeyBuzzOrders/0.1 (Language=Python)"
+Params = Sequence[tuple[str, str]]
+THROTTLED = "429 QuotaExceeded"
+MALFORMED = "truncated or invalid JSON body"
+
+
+@dataclass(slots=True)
+class CallStats:
+    """What one client sent and what came back, for tests, benchmarks and logs."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    throttled: int = 0
+    retried: int = 0
+
+
+def _error_summary(response: httpx.Response) -> str:
+    try:
+        errors = ErrorList.model_validate_json(response.content).errors
+    except ValidationError:
+        errors = []
+    described = "; ".join(f"{e.code}: {e.message}"[:200] for e in errors[:3])
+    request_id = response.headers.get(REQUEST_ID_HEADER)
+    suffix = f" (request id {request_id})" if request_id else ""
+    return scrub(f"HTTP {response.status_code} {described}".rstrip() + suffix)
+
+
+class SpApiTransport:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        auth: httpx.Auth,
+        buckets: BucketSet,
+        timeout: float,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        stats: CallStats | None = None,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self.auth = auth
+        self._buckets = buckets
+        self._timeout = httpx.Timeout(timeout)
+        self.retry = retry
+        self.stats = stats or CallStats()
+
+    def bucket(self, operation: Operation) -> TokenBucket:
+        return self._buckets.bucket(operation)
+
+    async def call(
+        self,
+        operation: Operation,
+        model: type[M],
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        json_body: Any = None,
+        auth: httpx.Auth | None = None,
+    ) -> M:
+        bucket = self._buckets.bucket(operation)
+        url = self._base_url + operation.url_path(**(path_params or {}))
+        throttles = failures = 0
+        problem = ""
+        for attempt in range(1, self.retry.attempts + 1):
+            await bucket.acquire()
+            request = self._http.build_request(
+                operation.method,
+                url,
+                params=list(params or ()),
+                json=json_body,
+                timeout=self._timeout,
+                headers={"accept": "application/json", "user-agent": USER_AGENT},
+            )
+            self.stats.requests[operation.name] += 1
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(request, auth=auth or self.auth)
+            except TRANSIENT_ERRORS as error:
+                problem = f"{type(error).__name__} after {time.perf_counter() - started:.1f} s"
+            else:
+                status = response.status_code
+                logger.debug(
+                    "%s -> %d in %.0f ms (try %d)",
+                    operation.name,
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    attempt,
+                )
+                _adopt_rate(bucket, response)
+                if 200 <= status < 300:
+                    parsed = _parse(operation, model, response)
+                    if parsed is not None:
+                        return parsed
+                    problem = MALFORMED
+                elif status == 429:
+                    problem = THROTTLED
+                    throttles += 1
+                    self.stats.throttled += 1
+                    bucket.drain()
+                elif status in RETRYABLE_STATUSES or status >= 500:
+                    problem = f"HTTP {status}"
+                else:
+                    raise _typed_error(operation, response)
+            if attempt == self.retry.attempts:
+                break
+            if problem == THROTTLED:
+                # The drained bucket makes the retry wait for a token; back off more on repeats.
+                delay = self.retry.backoff(throttles - 1) if throttles > 1 else 0.0
+            else:
+                failures += 1
+                delay = self.retry.backoff(failures)
+            log = logger.warning if problem == THROTTLED else logger.info
+            log(
+                "%s: %s (try %d of %d), retrying",
+                operation.name,
+                problem,
+                attempt,
+                self.retry.attempts,
+            )
+            self.stats.retried += 1
+            await asyncio.sleep(delay)
+        tries = f"after {self.retry.attempts} tries"
+        if problem == THROTTLED:
+            raise AmazonThrottled(f"{operation.name}: still throttled {tries}")
+        if problem == MALFORMED:
+            raise AmazonMalformedResponse(f"{operation.name}: {problem} {tries}")
+        raise AmazonUnavailable(f"{operation.name}: {problem} {tries}")
+
+
+def _adopt_rate(bucket: TokenBucket, response: httpx.Response) -> None:
+    header = response.headers.get(RATE_LIMIT_HEADER)
+    if header is None:
+        return
+    try:
+        bucket.set_rate(float(header))
+    except ValueError:
+        logger.debug("ignoring unreadable %s header", RATE_LIMIT_HEADER)
+
+
+def _typed_error(operation: Operation, response: httpx.Response) -> AmazonError:
+    detail = f"{operation.name}: {_error_summary(response)}"
+    status = response.status_code
+    if status in (401, 403):
+        return AmazonAccessDenied(detail)
+    if status == 404:
+        return AmazonNotFound(detail)
+    return AmazonInvalidRequest(detail)
+
+
+def _parse(operation: Operation, model: type[M], response: httpx.Response) -> M | None:
+    """The model, ``None`` if the body is not JSON at all (worth a retry), or raises if the JSON
+    does not fit the model (a retry would get the same)."""
+    try:
+        document = json.loads(response.content)
+    except ValueError:
+        return None
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise AmazonMalformedResponse(
+            f"{operation.name}: {describe_validation_error(error)}"
+        ) from None

@@ -1,0 +1,163 @@
+"""Order reports against the simulator: create, poll, download, parse as a stream."""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from keybuzz.amazon.errors import AmazonReportFailed
+from keybuzz.amazon.flatfile import parse_order_rows
+from keybuzz.amazon.reports import CANCELLED, ORDERS_BY_ORDER_DATE
+from keybuzz.orders.models import OrderStatus
+from keybuzz.simulator import SimulatorServer
+from tests.amazon.conftest import FR, Connect, counts, new_seller, truth
+
+NOW = datetime.now(UTC)
+
+
+async def test_report_orders_match_the_api(
+    make_sim: Callable[..., SimulatorServer], connect: Connect
+) -> None:
+    server = make_sim()
+    seller = new_seller(server, orders=80, days=70)
+    client = connect(server, seller)
+    expected = {o["orderId"]: o for o in truth(server, seller)}
+
+    records = [
+        record
+        async for record in client.order_report_records(
+            marketplace_ids=[FR],
+            data_start_time=NOW - timedelta(days=75),
+            data_end_time=NOW - timedelta(minutes=3),
+            first_poll=0.01,
+        )
+    ]
+
+    # 75 days in slices of at most 30: three reports.
+    assert await counts(server, "reports.createReport", {"202": 3}) == {"202": 3}
+    assert sorted(r.external_order_id for r in records) == sorted(expected)
+    for record in records:
+        wanted = expected[record.external_order_id]
+        assert [i.sku for i in record.items or ()] == [
+            i["product"]["sellerSku"] for i in wanted["orderItems"]
+        ]
+        assert [i.unit_price for i in record.items or ()] == [
+            Decimal(i["product"]["price"]["unitPrice"]["amount"])
+            if "price" in i["product"]
+            else None
+            for i in wanted["orderItems"]
+        ]
+        assert record.customer_name is None
+        assert record.total_amount is None
+    assert {r.order_status for r in records} >= {OrderStatus.SHIPPED, OrderStatus.CONFIRMED}
+
+
+async def test_a_report_without_orders_ends_cancelled(
+    sim: SimulatorServer, connect: Connect
+) -> None:
+    client = connect(sim, new_seller(sim, orders=0))
+
+    report_id = await client.reports.create_report(
+        report_type=ORDERS_BY_ORDER_DATE,
+        marketplace_ids=[FR],
+        data_start_time=NOW - timedelta(days=10),
+        data_end_time=NOW - timedelta(days=1),
+    )
+    report = await client.reports.wait_for_report(report_id, first_poll=0.01)
+    rows = [
+        row
+        async for row in client.reports.order_report_rows(
+            marketplace_ids=[FR],
+            data_start_time=NOW - timedelta(days=10),
+            data_end_time=NOW - timedelta(days=1),
+            first_poll=0.01,
+        )
+    ]
+
+    assert report.processing_status == CANCELLED
+    assert report.report_document_id is None
+    assert rows == []
+
+
+async def test_a_fatal_report_is_an_error(sim: SimulatorServer, connect: Connect) -> None:
+    client = connect(sim)
+    report_id = await client.reports.create_report(
+        report_type=ORDERS_BY_ORDER_DATE,
+        marketplace_ids=[FR],
+        data_start_time=NOW - timedelta(days=45),
+        data_end_time=NOW - timedelta(days=1),
+    )
+
+    with pytest.raises(AmazonReportFailed, match=f"report {report_id} .* ended FATAL"):
+        await client.reports.wait_for_report(report_id, first_poll=0.01)
+
+
+async def test_polling_waits_for_generation_and_an_expired_url_is_renewed(
+    make_sim: Callable[..., SimulatorServer], connect: Connect
+) -> None:
+    server = make_sim(report_generation_seconds=0.3)
+    seller = new_seller(server, orders=30, days=10)
+    client = connect(server, seller)
+    report_id = await client.reports.create_report(
+        report_type=ORDERS_BY_ORDER_DATE,
+        marketplace_ids=[FR],
+        data_start_time=NOW - timedelta(days=12),
+    )
+
+    report = await client.reports.wait_for_report(report_id, first_poll=0.05)
+    assert report.report_document_id is not None
+    document = await client.reports.get_report_document(report.report_document_id)
+    server.simulator.advance_clock(301)
+    rows = [
+        row async for row in parse_order_rows(client.reports.download_report_document(document))
+    ]
+
+    polls = await counts(server, "reports.getReport")
+    assert 2 <= polls.get("200", 0) <= 8
+    assert await counts(server, "reports.getReportDocument", {"200": 2}) == {"200": 2}
+    assert {row.amazon_order_id for row in rows} == {o["orderId"] for o in truth(server, seller)}
+
+
+async def test_fifty_thousand_rows_in_constant_memory(
+    make_sim: Callable[..., SimulatorServer], connect: Connect
+) -> None:
+    server = make_sim(orders=0)
+    seller = new_seller(server, orders=30_000, days=29, seed=3)
+    client = connect(server, seller)
+    report_id = await client.reports.create_report(
+        report_type=ORDERS_BY_ORDER_DATE,
+        marketplace_ids=[FR],
+        data_start_time=datetime.now(UTC) - timedelta(days=29, hours=23),
+    )
+    report = await client.reports.wait_for_report(report_id, first_poll=0.01)
+    assert report.report_document_id is not None
+    document = await client.reports.get_report_document(report.report_document_id)
+    stored = server.simulator.reports.document_for(seller, report.report_document_id, 1e12)
+    assert stored is not None
+    text_size = len(gzip.decompress(stored.content))
+    del stored
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        rows = orders = 0
+        last = ""
+        async for row in parse_order_rows(client.reports.download_report_document(document)):
+            rows += 1
+            if row.amazon_order_id != last:
+                orders, last = orders + 1, row.amazon_order_id
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert rows >= 50_000
+    assert orders == len(server.simulator.seller(seller).book.visible(server.simulator.now()))
+    # Holding the document, let alone its rows, would take several times the bound.
+    assert text_size > 10_000_000
+    assert peak < 4_000_000
