@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/keybuzz serve
+	$(BIN)/keybuzz demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -31,6 +31,8 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_orders.py
+	$(BIN)/python bench/bench_simulator.py
+	$(BIN)/python bench/bench_amazon.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

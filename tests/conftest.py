@@ -29,7 +29,7 @@ from keybuzz.deps import get_session
 from keybuzz.runtime import Runtime, open_runtime
 from tests.factories import TenantCredentials, make_tenant
 
-pytest_plugins = ["tests.fixtures.vault"]
+pytest_plugins = ["tests.fixtures.hygiene", "tests.fixtures.vault", "tests.fixtures.amazon"]
 
 TENANT_TABLES = (
     "orders",
@@ -113,10 +113,18 @@ def database_url(server_url: str, template_database: str) -> Iterator[str]:
 
 @pytest.fixture
 def fresh_database_url(server_url: str, template_database: str) -> Iterator[str]:
-    """A migrated database of the test's own, for tests that commit."""
+    """A migrated database of the test's own, for tests that commit.
+
+    Before it is dropped, every row is searched for credentials (see fixtures/hygiene.py).
+    """
+    from tests.fixtures.hygiene import scan_database
+
     name = _clone(server_url, template_database)
-    yield _database_url(server_url, name)
+    url = _database_url(server_url, name)
+    yield url
+    leaks = scan_database(url)
     _drop_database(server_url, name)
+    assert not leaks, f"credentials stored in the database: {leaks[:3]}"
 
 
 @pytest.fixture(scope="session")

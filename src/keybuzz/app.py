@@ -11,8 +11,10 @@ from keybuzz import __version__, health
 from keybuzz.config import Settings, get_settings
 from keybuzz.db import resolve_database_url
 from keybuzz.errors import register_error_handlers
+from keybuzz.marketplaces.routes import router as marketplaces_router
 from keybuzz.orders.routes import router as orders_router
 from keybuzz.runtime import Runtime, open_runtime
+from keybuzz.sync.routes import router as backfill_router
 from keybuzz.ui.pages import router as pages_router
 from keybuzz.worker import worker_in_background
 
@@ -51,6 +53,8 @@ def create_app(
         app.state.runtime = runtime
     register_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(marketplaces_router)
+    app.include_router(backfill_router)  # before the orders router: /orders/backfill is no id
     app.include_router(orders_router)
     app.include_router(pages_router)
     return app

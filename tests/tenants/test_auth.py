@@ -28,10 +28,26 @@ ROUTE_REQUESTS: dict[tuple[str, str], Request] = {
         "/api/v1/orders/{order}",
         {"json": {"savStatus": "OPEN"}},
     ),
+    ("POST", "/api/v1/orders/backfill"): ("POST", "/api/v1/orders/backfill", {"json": {}}),
+    ("GET", "/api/v1/orders/backfill"): ("GET", "/api/v1/orders/backfill", {}),
+    ("GET", "/api/v1/orders/backfill/{job_id}"): ("GET", "/api/v1/orders/backfill/{order}", {}),
+    ("GET", "/api/v1/marketplaces"): ("GET", "/api/v1/marketplaces", {}),
+    ("POST", "/api/v1/marketplaces/amazon/oauth/start"): (
+        "POST",
+        "/api/v1/marketplaces/amazon/oauth/start",
+        {"json": {"region": "EU"}},
+    ),
+    ("POST", "/api/v1/marketplaces/amazon/check"): (
+        "POST",
+        "/api/v1/marketplaces/amazon/check",
+        {},
+    ),
+    ("DELETE", "/api/v1/marketplaces/amazon"): ("DELETE", "/api/v1/marketplaces/amazon", {}),
 }
 
 
-PUBLIC_PATHS: set[str] = set()
+# Reached by the seller's browser coming back from Amazon; its `state` is the credential.
+PUBLIC_PATHS = {"/api/v1/marketplaces/amazon/oauth/callback"}
 
 
 def tenant_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -117,7 +133,7 @@ async def test_a_tenant_never_reaches_another_tenants_orders(
 
     assert victim_record.external_order_id not in response.text
     assert "Victim Buyer" not in response.text
-    if route[1].endswith("{order_id}"):
+    if route[1].endswith(("{order_id}", "{job_id}")):
         assert response.status_code == 404
     after = await client.get(f"/api/v1/orders/{victim['id']}", headers=other_tenant.headers)
     assert after.json() == victim

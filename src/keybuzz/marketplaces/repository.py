@@ -48,16 +48,17 @@ async def update_connection(
     session: AsyncSession, connection: MarketplaceConnection, **values: Any
 ) -> MarketplaceConnection:
     """Change a connection; the statement names its tenant, like every other one here."""
-    await session.execute(
+    result = await session.execute(
         update(MarketplaceConnection)
         .where(
             MarketplaceConnection.tenant_id == connection.tenant_id,
             MarketplaceConnection.id == connection.id,
         )
         .values(**values, updated_at=dt.datetime.now(dt.UTC))
+        .returning(MarketplaceConnection)
+        .execution_options(populate_existing=True)
     )
-    await session.refresh(connection)
-    return connection
+    return result.scalar_one()
 
 
 async def connection_of_seller(

@@ -50,10 +50,11 @@ async def list_jobs(session: AsyncSession, tenant_id: TenantId, limit: int) -> l
 
 
 async def update_job(session: AsyncSession, job: BackfillJob, **values: Any) -> BackfillJob:
-    await session.execute(
+    result = await session.execute(
         update(BackfillJob)
         .where(BackfillJob.tenant_id == job.tenant_id, BackfillJob.id == job.id)
         .values(**values, updated_at=dt.datetime.now(dt.UTC))
+        .returning(BackfillJob)
+        .execution_options(populate_existing=True)
     )
-    await session.refresh(job)
-    return job
+    return result.scalar_one()

@@ -1,0 +1,300 @@
+"""Website authorization with Amazon: start a consent, then complete it at the callback.
+
+``state`` carries 256 random bits, is stored only as a hash, is bound to the tenant that started
+it and to that browser (a cookie), lives 10 minutes and is used once. A callback that fails any
+check stores nothing and never calls Amazon.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keybuzz.amazon.errors import (
+    AmazonAppCredentialsInvalid,
+    AmazonAuthorizationRevoked,
+    AmazonUnavailable,
+)
+from keybuzz.amazon.lwa import LwaClient, LwaGrant
+from keybuzz.amazon.regions import MARKETPLACES, Region, consent_url, region_of
+from keybuzz.config import Settings
+from keybuzz.errors import InvalidInput, KeyBuzzError
+from keybuzz.marketplaces import repository
+from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection, OAuthState
+from keybuzz.marketplaces.schemas import OAuthStart, OAuthStarted
+from keybuzz.marketplaces.service import (
+    AMAZON,
+    REASON_APP_CREDENTIALS,
+    mark,
+    verify_with_amazon,
+)
+from keybuzz.runtime import Runtime
+from keybuzz.secrets import (
+    AmazonSpapiSecret,
+    SecretConflict,
+    SecretStore,
+    SecretUnreadable,
+    read_amazon_spapi,
+    write_amazon_spapi,
+)
+from keybuzz.tenants.models import TenantId
+
+logger = logging.getLogger(__name__)
+
+STATE_LIFETIME = dt.timedelta(minutes=10)
+CALLBACK_PATH = "/api/v1/marketplaces/amazon/oauth/callback"
+BINDING_COOKIE = "kb_amazon_oauth"
+DEFAULT_RETURN_PATH = "/orders"
+_UNSAFE_PATH_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+class OAuthFailure(KeyBuzzError):
+    """The callback cannot complete; shown to the seller as a page, never as a stack trace."""
+
+    status = 400
+    code = "oauth_failed"
+    title = "The Amazon connection could not be completed"
+    keeps_changes = True
+
+
+class OAuthStateInvalid(OAuthFailure):
+    code = "oauth_state_invalid"
+    title = "This authorization link is not valid"
+
+
+class OAuthRefused(OAuthFailure):
+    code = "oauth_refused"
+    title = "Amazon did not authorize the connection"
+
+
+class OAuthAccountTaken(OAuthFailure):
+    status = 409
+    code = "oauth_account_in_use"
+    title = "This Amazon account is connected to another KeyBuzz account"
+
+
+class OAuthAmazonFailed(OAuthFailure):
+    status = 502
+    code = "oauth_amazon_failed"
+    title = "Amazon did not complete the authorization"
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def redirect_uri(settings: Settings) -> str:
+    return settings.oauth_redirect_uri or settings.public_url.rstrip("/") + CALLBACK_PATH
+
+
+def safe_return_path(raw: str | None) -> str:
+    """A path on this site, or an error: nothing that a browser could read as another origin."""
+    if raw is None or raw == "":
+        return DEFAULT_RETURN_PATH
+    decoded = raw
+    for _ in range(3):
+        decoded = unquote(decoded)
+    for candidate in (raw, decoded):
+        if (
+            not candidate.startswith("/")
+            or candidate.startswith("//")
+            or _UNSAFE_PATH_CHARACTERS.search(candidate)
+            or ":" in candidate.split("?", 1)[0]
+        ):
+            raise InvalidInput("returnPath", "must be a path of this site, like /orders")
+    return raw
+
+
+def _region(request: OAuthStart) -> Region:
+    if request.marketplace_id is not None:
+        if request.marketplace_id not in MARKETPLACES:
+            raise InvalidInput("marketplaceId", "not an Amazon marketplace id")
+        region = region_of(request.marketplace_id)
+        if request.region is not None and request.region.upper() != region.value:
+            raise InvalidInput("region", f"{request.marketplace_id} belongs to {region.value}")
+        return region
+    if request.region is None:
+        raise InvalidInput("region", "give the region (NA, EU, FE) or a marketplaceId")
+    try:
+        return Region(request.region.upper())
+    except ValueError:
+        raise InvalidInput("region", "one of NA, EU, FE") from None
+
+
+@dataclass(frozen=True)
+class StartedConsent:
+    response: OAuthStarted
+    browser_binding: str
+
+
+async def start(
+    session: AsyncSession, settings: Settings, tenant_id: TenantId, request: OAuthStart
+) -> StartedConsent:
+    region = _region(request)
+    return_path = safe_return_path(request.return_path)
+    state, binding = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires_at = dt.datetime.now(dt.UTC) + STATE_LIFETIME
+    session.add(
+        OAuthState(
+            state_hash=hash_secret(state),
+            binding_hash=hash_secret(binding),
+            tenant_id=tenant_id,
+            marketplace=AMAZON,
+            region=region.value,
+            return_path=return_path,
+            expires_at=expires_at,
+        )
+    )
+    connection = await repository.get_connection(session, tenant_id, AMAZON)
+    if connection is None:
+        await repository.create_connection(
+            session,
+            tenant_id,
+            AMAZON,
+            region=region.value,
+            status=ConnectionStatus.PENDING,
+            status_reason="Waiting for the seller's consent on Amazon.",
+        )
+    elif connection.status is ConnectionStatus.DISCONNECTED:
+        await repository.update_connection(
+            session,
+            connection,
+            status=ConnectionStatus.PENDING,
+            status_reason="Waiting for the seller's consent on Amazon.",
+        )
+    await session.flush()
+    url = consent_url(
+        settings,
+        region,
+        state=state,
+        redirect_uri=redirect_uri(settings),
+        marketplace_id=request.marketplace_id,
+    )
+    return StartedConsent(OAuthStarted(auth_url=url, expires_at=expires_at), binding)
+
+
+@dataclass(frozen=True)
+class CallbackParams:
+    state: str | None
+    selling_partner_id: str | None
+    code: str | None
+    error: str | None
+    error_description: str | None
+    browser_binding: str | None
+
+
+async def _consume_state(session: AsyncSession, params: CallbackParams) -> OAuthState:
+    if not params.state:
+        raise OAuthStateInvalid("The link has no state. Start the connection again from KeyBuzz.")
+    state_hash = hash_secret(params.state)
+    found = await repository.find_state(session, state_hash)
+    if found is None:
+        raise OAuthStateInvalid("This link was not issued by KeyBuzz. Start the connection again.")
+    binding = params.browser_binding or ""
+    if not hmac.compare_digest(found.binding_hash, hash_secret(binding)):
+        raise OAuthStateInvalid(
+            "This link was started in another browser or by another account. Start the "
+            "connection again from this browser."
+        )
+    consumed = await repository.consume_state(session, state_hash, dt.datetime.now(dt.UTC))
+    if consumed is None:
+        if found.used_at is not None:
+            raise OAuthStateInvalid("This link was already used. Start the connection again.")
+        raise OAuthStateInvalid("This link expired (10 minutes). Start the connection again.")
+    return consumed
+
+
+async def complete(
+    session: AsyncSession, runtime: Runtime, store: SecretStore, params: CallbackParams
+) -> str:
+    """Finish a consent; returns the path to send the browser to."""
+    state = await _consume_state(session, params)
+    tenant_id = TenantId(state.tenant_id)
+    if params.error:
+        description = params.error_description or "The seller did not consent."
+        raise OAuthRefused(f"Amazon answered {params.error}: {description[:300]}")
+    if not params.code or not params.selling_partner_id:
+        raise OAuthStateInvalid("Amazon's answer is incomplete. Start the connection again.")
+    other = await repository.connection_of_seller(session, params.selling_partner_id, tenant_id)
+    if other is not None:
+        raise OAuthAccountTaken(
+            "This Amazon seller account is already connected to another KeyBuzz account; "
+            "disconnect it there first."
+        )
+    connection = await repository.get_connection(session, tenant_id, AMAZON)
+    assert connection is not None, "a connection row is created with every state"
+    grant = await _exchange_code(session, runtime, connection, params.code)
+    region = Region(state.region)
+    secret = AmazonSpapiSecret(
+        refresh_token=grant.refresh_token,
+        selling_partner_id=params.selling_partner_id,
+        region=region.value,
+        authorized_at=dt.datetime.now(dt.UTC),
+    )
+    await _store_secret(store, tenant_id, secret)
+    await _record_connected(session, runtime, connection, secret, region)
+    logger.info("tenant %s connected Amazon seller %s", tenant_id, params.selling_partner_id)
+    return state.return_path
+
+
+async def _exchange_code(
+    session: AsyncSession, runtime: Runtime, connection: MarketplaceConnection, code: str
+) -> LwaGrant:
+    lwa = LwaClient(runtime.http, runtime.settings)
+    try:
+        return await lwa.exchange_authorization_code(
+            code=code, redirect_uri=redirect_uri(runtime.settings)
+        )
+    except AmazonAuthorizationRevoked as error:
+        raise OAuthAmazonFailed(
+            "Amazon refused the authorization code (expired after 5 minutes, or already used). "
+            "Start the connection again."
+        ) from error
+    except AmazonAppCredentialsInvalid as error:
+        await mark(session, connection, ConnectionStatus.ERROR, REASON_APP_CREDENTIALS)
+        raise OAuthAmazonFailed(REASON_APP_CREDENTIALS) from error
+    except AmazonUnavailable as error:
+        raise OAuthAmazonFailed(
+            "Amazon could not be reached. Start the connection again."
+        ) from error
+
+
+async def _store_secret(store: SecretStore, tenant_id: TenantId, secret: AmazonSpapiSecret) -> None:
+    """Write with check-and-set; a concurrent writer makes us re-read once and try again."""
+    for attempt in range(2):
+        try:
+            found = await read_amazon_spapi(store, tenant_id)
+            version = found.version
+        except SecretUnreadable as unreadable:
+            version = unreadable.version
+        try:
+            await write_amazon_spapi(store, tenant_id, secret, cas=version)
+            return
+        except SecretConflict:
+            if attempt == 1:
+                raise
+
+
+async def _record_connected(
+    session: AsyncSession,
+    runtime: Runtime,
+    connection: MarketplaceConnection,
+    secret: AmazonSpapiSecret,
+    region: Region,
+) -> None:
+    connection = await repository.update_connection(
+        session,
+        connection,
+        region=region.value,
+        selling_partner_id=secret.selling_partner_id,
+        connected_at=dt.datetime.now(dt.UTC),
+    )
+    await verify_with_amazon(session, runtime, connection, secret, list_marketplaces=True)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
+from keybuzz.errors import Forbidden, Unauthenticated, problem_responses
+from keybuzz.marketplaces.service import (
+    AmazonConnectionFailing,
+    AmazonNotConnected,
+    AmazonReconnectRequired,
+)
+from keybuzz.sync import service
+from keybuzz.sync.schemas import BackfillJobList, BackfillJobRead, BackfillRequest
+from keybuzz.sync.service import BackfillAlreadyQueued, BackfillNotFound
+
+router = APIRouter(prefix="/api/v1/orders/backfill", tags=["backfill"])
+_AUTH_PROBLEMS = (Unauthenticated, Forbidden)
+
+
+@router.post(
+    "",
+    response_model=BackfillJobRead,
+    status_code=202,
+    summary="Import the last N days of the tenant's Amazon orders",
+    description="Answers 202 with the queued job (or the one already active). Without a usable "
+    "Amazon connection: 409 `amazon_not_connected` or `amazon_reconnect_required`, with the "
+    "action to take.",
+    responses=problem_responses(
+        AmazonNotConnected,
+        AmazonReconnectRequired,
+        AmazonConnectionFailing,
+        BackfillAlreadyQueued,
+        *_AUTH_PROBLEMS,
+    ),
+)
+async def request_backfill(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    store: SecretStoreDep,
+    tenant: TenantDep,
+    response: Response,
+    request: BackfillRequest | None = None,
+) -> BackfillJobRead:
+    job, created = await service.request_backfill(
+        session, runtime, store, tenant, request or BackfillRequest()
+    )
+    if not created:
+        response.status_code = 200
+    return job
+
+
+@router.get(
+    "",
+    response_model=BackfillJobList,
+    summary="The tenant's recent backfills, newest first",
+    responses=problem_responses(*_AUTH_PROBLEMS),
+)
+async def list_backfills(session: SessionDep, tenant: TenantDep) -> BackfillJobList:
+    return await service.list_backfills(session, tenant)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=BackfillJobRead,
+    summary="One backfill's progress",
+    responses=problem_responses(BackfillNotFound, *_AUTH_PROBLEMS),
+)
+async def get_backfill(
+    session: SessionDep, tenant: TenantDep, job_id: uuid.UUID
+) -> BackfillJobRead:
+    return await service.get_backfill(session, tenant, job_id)

@@ -1,0 +1,349 @@
+"""Website authorization against the simulator: the happy path and every attack on `state`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keybuzz.app import create_app
+from keybuzz.db import transaction
+from keybuzz.marketplaces.oauth import BINDING_COOKIE
+from keybuzz.runtime import open_runtime
+from keybuzz.secrets import Stored, open_secret_backend, read_amazon_spapi
+from keybuzz.simulator.server import SimulatorServer
+from tests.factories import TenantCredentials, make_tenant
+from tests.fixtures.amazon import (
+    SELLER,
+    START,
+    amazon_settings,
+    callback_target,
+    connect,
+    consent,
+    token_calls,
+)
+from tests.fixtures.vault import VaultServer
+
+PAGE = "text/html; charset=utf-8"
+
+
+async def _connections(
+    client: httpx.AsyncClient, tenant: TenantCredentials
+) -> list[dict[str, object]]:
+    response = await client.get("/api/v1/marketplaces", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, object]] = response.json()["items"]
+    return items
+
+
+async def test_a_seller_connects_amazon_end_to_end(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tenant: TenantCredentials,
+    amazon: SimulatorServer,
+    settings: object,
+) -> None:
+    auth_url, callback = await consent(client, tenant, region="EU", returnPath="/orders?tab=all")
+    [pending] = await _connections(client, tenant)
+    landed = await client.get(callback)
+
+    query = parse_qs(urlsplit(auth_url).query)
+    assert query["application_id"] == ["amzn1.sp.solution.5f0c7d2e-3a41-4b8e-9c6d-7e2b1a0f4c93"]
+    assert query["redirect_uri"] == [
+        "http://127.0.0.1:8000/api/v1/marketplaces/amazon/oauth/callback"
+    ]
+    assert len(base64.urlsafe_b64decode(query["state"][0] + "==")) * 8 >= 128
+    assert pending["status"] == "PENDING"
+    assert landed.status_code == 303
+    assert landed.headers["location"] == "/orders?tab=all"
+    assert landed.headers["referrer-policy"] == "no-referrer"
+    [connection] = await _connections(client, tenant)
+    assert connection["status"] == "CONNECTED"
+    assert connection["sellingPartnerId"] == SELLER
+    assert connection["marketplaces"] == [
+        {"id": "A13V1IB3VIYZZH", "countryCode": "FR", "name": "Amazon.fr"}
+    ]
+    assert connection["action"] is None
+    assert token_calls(amazon) == 2  # the code exchange, then the verification's access token
+
+
+async def test_the_token_lives_only_in_the_secret_store(
+    client: httpx.AsyncClient, session: AsyncSession, tenant: TenantCredentials, settings: object
+) -> None:
+    assert (await connect(client, tenant)).status_code == 303
+
+    backend = open_secret_backend(settings)  # type: ignore[arg-type]
+    stored = await read_amazon_spapi(backend.store(session), tenant.id)
+    dump = await session.execute(
+        text(
+            "SELECT string_agg(t::text, ' ') FROM ("
+            " SELECT row_to_json(c)::text AS t FROM marketplace_connections c"
+            "  WHERE c.tenant_id = :tenant"
+            " UNION ALL SELECT row_to_json(s)::text FROM oauth_states s"
+            " UNION ALL SELECT encode(ciphertext, 'escape') FROM tenant_secrets"
+            "  WHERE tenant_id = :tenant) rows"
+        ),
+        {"tenant": tenant.id},
+    )
+    rows = dump.scalar() or ""
+    await backend.aclose()
+    assert isinstance(stored, Stored)
+    token = stored.value.refresh_token.get_secret_value()
+    assert token.startswith("Atzr|")
+    assert "Atzr|" not in rows
+    assert SELLER in rows
+
+
+async def test_the_round_trip_stores_the_token_in_openbao(
+    session: AsyncSession,
+    amazon: SimulatorServer,
+    vault_server: VaultServer,
+    tmp_path: Path,
+    engine: object,
+) -> None:
+    settings = amazon_settings(
+        tmp_path,
+        amazon,
+        secrets_backend="vault",
+        vault_addr=vault_server.addr,
+        vault_token=vault_server.root_token,
+    )
+    tenant = await make_tenant(session, f"t-{uuid.uuid4().hex[:10]}")
+    async with open_runtime(settings, engine=engine) as runtime:  # type: ignore[arg-type]
+        app = create_app(settings, runtime=runtime)
+        from keybuzz.deps import get_session
+
+        async def same_session() -> object:
+            yield session
+
+        app.dependency_overrides[get_session] = same_session
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            landed = await connect(client, tenant)
+            [connection] = await _connections(client, tenant)
+
+    secret = vault_server.admin().secrets.kv.v2.read_secret_version(
+        path=f"keybuzz/tenants/{tenant.id}/amazon_spapi",
+        mount_point="secret",
+        raise_on_deleted_version=True,
+    )
+    assert landed.status_code == 303
+    assert connection["status"] == "CONNECTED"
+    assert secret["data"]["data"]["refresh_token"].startswith("Atzr|")
+    assert secret["data"]["data"]["selling_partner_id"] == SELLER
+
+
+OPEN_REDIRECTS = [
+    "//evil.example",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "https://evil.example",
+    "http:evil.example",
+    "javascript:alert(1)",
+    "%2F%2Fevil.example",
+    "/%2F%2Fevil.example",
+    "/%5Cevil.example",
+    "/%252F%252Fevil.example",
+    "/\tevil",
+    "/\r\nLocation: https://evil.example",
+    "/%0d%0aLocation:%20https://evil.example",
+    "\t//evil.example",
+    " /orders",
+    "evil.example",
+    "data:text/html,hi",
+    "/x:y",
+    "//",
+]
+
+
+@pytest.mark.parametrize("return_path", OPEN_REDIRECTS)
+async def test_open_redirect_return_paths_are_refused(
+    client: httpx.AsyncClient, tenant: TenantCredentials, return_path: str
+) -> None:
+    response = await client.post(
+        START, json={"region": "EU", "returnPath": return_path}, headers=tenant.headers
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "returnPath"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "region"),
+        ({"region": "MARS"}, "region"),
+        ({"marketplaceId": "NOPE"}, "marketplaceId"),
+        ({"marketplaceId": "ATVPDKIKX0DER", "region": "EU"}, "region"),
+    ],
+)
+async def test_a_start_without_a_usable_region_names_the_field(
+    client: httpx.AsyncClient, tenant: TenantCredentials, body: dict[str, str], field: str
+) -> None:
+    response = await client.post(START, json=body, headers=tenant.headers)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == field
+
+
+async def test_a_marketplace_picks_its_region(
+    client: httpx.AsyncClient, tenant: TenantCredentials
+) -> None:
+    response = await client.post(
+        START, json={"marketplaceId": "ATVPDKIKX0DER"}, headers=tenant.headers
+    )
+
+    assert response.status_code == 200
+    [connection] = await _connections(client, tenant)
+    assert connection["region"] == "NA"
+
+
+async def _assert_refused(
+    response: httpx.Response, amazon: SimulatorServer, calls_before: int, words: str
+) -> None:
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PAGE
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert words in response.text
+    assert token_calls(amazon) == calls_before
+
+
+async def test_a_callback_without_state_is_refused(
+    client: httpx.AsyncClient, tenant: TenantCredentials, amazon: SimulatorServer
+) -> None:
+    _, callback = await consent(client, tenant)
+    query = parse_qs(urlsplit(callback).query)
+
+    response = await client.get(
+        "/api/v1/marketplaces/amazon/oauth/callback",
+        params={"selling_partner_id": SELLER, "spapi_oauth_code": query["spapi_oauth_code"][0]},
+    )
+
+    await _assert_refused(response, amazon, 0, "no state")
+
+
+async def test_a_forged_state_is_refused(
+    client: httpx.AsyncClient, tenant: TenantCredentials, amazon: SimulatorServer
+) -> None:
+    _, callback = await consent(client, tenant)
+    query = parse_qs(urlsplit(callback).query)
+
+    response = await client.get(
+        "/api/v1/marketplaces/amazon/oauth/callback",
+        params={
+            "state": "forged-" + query["state"][0][7:],
+            "selling_partner_id": SELLER,
+            "spapi_oauth_code": query["spapi_oauth_code"][0],
+        },
+    )
+
+    await _assert_refused(response, amazon, 0, "not issued by KeyBuzz")
+
+
+async def test_another_tenants_state_is_refused(
+    client: httpx.AsyncClient,
+    tenant: TenantCredentials,
+    other_tenant: TenantCredentials,
+    amazon: SimulatorServer,
+) -> None:
+    _, victims_callback = await consent(client, tenant)
+    await consent(client, other_tenant)  # the browser now holds the other tenant's binding
+
+    response = await client.get(victims_callback)
+
+    await _assert_refused(response, amazon, 0, "another browser or by another account")
+    [connection] = await _connections(client, tenant)
+    assert connection["status"] == "PENDING"
+
+
+async def test_an_expired_state_is_refused(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tenant: TenantCredentials,
+    amazon: SimulatorServer,
+) -> None:
+    _, callback = await consent(client, tenant)
+    await session.execute(
+        text(
+            "UPDATE oauth_states SET expires_at = now() - interval '1 second' "
+            "WHERE tenant_id = :tenant"
+        ),
+        {"tenant": tenant.id},
+    )
+
+    response = await client.get(callback)
+
+    await _assert_refused(response, amazon, 0, "expired")
+
+
+async def test_a_replayed_callback_is_refused(
+    client: httpx.AsyncClient, tenant: TenantCredentials, amazon: SimulatorServer
+) -> None:
+    _, callback = await consent(client, tenant)
+    binding = client.cookies.get(BINDING_COOKIE)
+    assert (await client.get(callback)).status_code == 303
+    calls = token_calls(amazon)
+    assert binding is not None
+
+    response = await client.get(callback, headers={"Cookie": f"{BINDING_COOKIE}={binding}"})
+
+    await _assert_refused(response, amazon, calls, "already used")
+
+
+async def test_the_sellers_refusal_is_shown_as_such(
+    client: httpx.AsyncClient, tenant: TenantCredentials, amazon: SimulatorServer
+) -> None:
+    started = await client.post(START, json={"region": "EU"}, headers=tenant.headers)
+    async with httpx.AsyncClient() as browser:
+        answer = await browser.get(started.json()["authUrl"] + "&sim_refuse=1")
+
+    response = await client.get(callback_target(answer.headers["location"]))
+
+    await _assert_refused(response, amazon, 0, "access_denied")
+    assert "did not authorize" in response.text
+    [connection] = await _connections(client, tenant)
+    assert connection["status"] == "PENDING"
+
+
+async def test_an_amazon_account_of_another_tenant_is_refused(
+    client: httpx.AsyncClient,
+    tenant: TenantCredentials,
+    other_tenant: TenantCredentials,
+    amazon: SimulatorServer,
+) -> None:
+    assert (await connect(client, tenant)).status_code == 303
+    calls = token_calls(amazon)
+
+    response = await connect(client, other_tenant)
+
+    assert response.status_code == 409
+    assert "already connected to another KeyBuzz account" in response.text
+    assert token_calls(amazon) == calls
+
+
+async def test_of_eight_concurrent_callbacks_exactly_one_wins(
+    fresh_database_url: str, amazon: SimulatorServer, tmp_path: Path
+) -> None:
+    settings = amazon_settings(tmp_path, amazon)
+    async with open_runtime(settings, database_url=fresh_database_url) as runtime:
+        async with transaction(runtime.sessionmaker) as session:
+            tenant = await make_tenant(session, "ecomlg-001")
+        app = create_app(settings, runtime=runtime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            _, callback = await consent(client, tenant)
+            responses = await asyncio.gather(*(client.get(callback) for _ in range(8)))
+            [connection] = await _connections(client, tenant)
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [303] + [400] * 7
+    assert token_calls(amazon) == 2
+    assert connection["status"] == "CONNECTED"
