@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from keybuzz.app import create_app
+from keybuzz.config import Settings
 from keybuzz.db import transaction
 from keybuzz.marketplaces.oauth import BINDING_COOKIE
 from keybuzz.runtime import open_runtime
@@ -24,6 +25,7 @@ from tests.fixtures.amazon import (
     SELLER,
     START,
     amazon_settings,
+    api_client,
     callback_target,
     connect,
     consent,
@@ -48,7 +50,6 @@ async def test_a_seller_connects_amazon_end_to_end(
     session: AsyncSession,
     tenant: TenantCredentials,
     amazon: SimulatorServer,
-    settings: object,
 ) -> None:
     auth_url, callback = await consent(client, tenant, region="EU", returnPath="/orders?tab=all")
     [pending] = await _connections(client, tenant)
@@ -75,11 +76,11 @@ async def test_a_seller_connects_amazon_end_to_end(
 
 
 async def test_the_token_lives_only_in_the_secret_store(
-    client: httpx.AsyncClient, session: AsyncSession, tenant: TenantCredentials, settings: object
+    client: httpx.AsyncClient, session: AsyncSession, tenant: TenantCredentials, settings: Settings
 ) -> None:
     assert (await connect(client, tenant)).status_code == 303
 
-    backend = open_secret_backend(settings)  # type: ignore[arg-type]
+    backend = open_secret_backend(settings)
     stored = await read_amazon_spapi(backend.store(session), tenant.id)
     dump = await session.execute(
         text(
@@ -106,7 +107,7 @@ async def test_the_round_trip_stores_the_token_in_openbao(
     amazon: SimulatorServer,
     vault_server: VaultServer,
     tmp_path: Path,
-    engine: object,
+    engine: AsyncEngine,
 ) -> None:
     settings = amazon_settings(
         tmp_path,
@@ -116,16 +117,8 @@ async def test_the_round_trip_stores_the_token_in_openbao(
         vault_token=vault_server.root_token,
     )
     tenant = await make_tenant(session, f"t-{uuid.uuid4().hex[:10]}")
-    async with open_runtime(settings, engine=engine) as runtime:  # type: ignore[arg-type]
-        app = create_app(settings, runtime=runtime)
-        from keybuzz.deps import get_session
-
-        async def same_session() -> object:
-            yield session
-
-        app.dependency_overrides[get_session] = same_session
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with open_runtime(settings, engine=engine) as runtime:
+        async with api_client(runtime, session) as client:
             landed = await connect(client, tenant)
             [connection] = await _connections(client, tenant)
 
@@ -136,29 +129,39 @@ async def test_the_round_trip_stores_the_token_in_openbao(
     )
     assert landed.status_code == 303
     assert connection["status"] == "CONNECTED"
+    assert connection["marketplaces"] == [
+        {"id": "A13V1IB3VIYZZH", "countryCode": "FR", "name": "Amazon.fr"}
+    ]
     assert secret["data"]["data"]["refresh_token"].startswith("Atzr|")
     assert secret["data"]["data"]["selling_partner_id"] == SELLER
 
 
-OPEN_REDIRECTS = [
-    "//evil.example",
-    "///evil.example",
-    "/\\evil.example",
-    "\\\\evil.example",
-    "https://evil.example",
-    "http:evil.example",
-    "javascript:alert(1)",
-    "%2F%2Fevil.example",
-    "/%2F%2Fevil.example",
-    "/%5Cevil.example",
-    "/%252F%252Fevil.example",
+_REDIRECT_PREFIXES = (
+    "//",
+    "///",
+    "////",
+    "/\\",
+    "\\\\",
+    "\t//",
+    " //",
+    "https://",
+    "http:",
+    "javascript:alert(1)//",
+    "%2F%2F",
+    "/%2F",
+    "/%252F%252F",
+    "/%5C",
+    "%5C%5C",
+    "/%09/",
+    "/\r\n//",
+)
+_REDIRECT_HOSTS = ("evil.example", "evil.example/orders", "evil.example?next=/orders")
+OPEN_REDIRECTS = [prefix + host for prefix in _REDIRECT_PREFIXES for host in _REDIRECT_HOSTS] + [
     "/\tevil",
     "/\r\nLocation: https://evil.example",
     "/%0d%0aLocation:%20https://evil.example",
-    "\t//evil.example",
-    " /orders",
-    "evil.example",
     "data:text/html,hi",
+    "evil.example",
     "/x:y",
     "//",
 ]
