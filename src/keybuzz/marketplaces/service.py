@@ -131,6 +131,13 @@ def _action(connection: MarketplaceConnection) -> ConnectionAction | None:
             return start_action("connect")
 
 
+def _marketplace(marketplace_id: str) -> MarketplaceRead:
+    known = MARKETPLACES.get(marketplace_id)
+    if known is None:
+        return MarketplaceRead(id=marketplace_id, country_code=None, name=None)
+    return MarketplaceRead(id=marketplace_id, country_code=known.country_code, name=known.name)
+
+
 def to_read(connection: MarketplaceConnection) -> ConnectionRead:
     action = _action(connection)
     return ConnectionRead(
@@ -140,12 +147,7 @@ def to_read(connection: MarketplaceConnection) -> ConnectionRead:
         region=connection.region,
         selling_partner_id=connection.selling_partner_id,
         marketplaces=[
-            MarketplaceRead(
-                id=marketplace_id,
-                country_code=getattr(MARKETPLACES.get(marketplace_id), "country_code", None),
-                name=getattr(MARKETPLACES.get(marketplace_id), "name", None),
-            )
-            for marketplace_id in connection.marketplace_ids
+            _marketplace(marketplace_id) for marketplace_id in connection.marketplace_ids
         ],
         connected_at=connection.connected_at,
         last_checked_at=connection.last_checked_at,
