@@ -48,7 +48,6 @@ def create_app(
         description="Marketplace orders for the KeyBuzz helpdesk. Errors are RFC 9457 problems.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
     if runtime is not None:
         app.state.runtime = runtime
     register_error_handlers(app)

@@ -48,10 +48,6 @@ class TimestampMixin:
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 # --- URLs -------------------------------------------------------------------------------------
 
 

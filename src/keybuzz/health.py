@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlalchemy import text
 
+from keybuzz.deps import RuntimeDep
 from keybuzz.errors import ServiceUnavailable, problem_responses
 from keybuzz.schemas import Schema
 
@@ -31,10 +32,10 @@ async def healthz() -> HealthStatus:
 @router.get(
     "/readyz", response_model=HealthStatus, responses=problem_responses(DatabaseUnavailable)
 )
-async def readyz(request: Request) -> HealthStatus:
+async def readyz(runtime: RuntimeDep) -> HealthStatus:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            async with request.app.state.runtime.engine.connect() as connection:
+            async with runtime.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
     except Exception as exc:
         raise DatabaseUnavailable("The database does not answer.") from exc

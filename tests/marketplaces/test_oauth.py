@@ -28,21 +28,13 @@ from tests.fixtures.amazon import (
     api_client,
     callback_target,
     connect,
+    connection_of,
     consent,
     token_calls,
 )
 from tests.fixtures.vault import VaultServer
 
 PAGE = "text/html; charset=utf-8"
-
-
-async def _connections(
-    client: httpx.AsyncClient, tenant: TenantCredentials
-) -> list[dict[str, object]]:
-    response = await client.get("/api/v1/marketplaces", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, object]] = response.json()["items"]
-    return items
 
 
 async def test_a_seller_connects_amazon_end_to_end(
@@ -52,7 +44,7 @@ async def test_a_seller_connects_amazon_end_to_end(
     amazon: SimulatorServer,
 ) -> None:
     auth_url, callback = await consent(client, tenant, region="EU", returnPath="/orders?tab=all")
-    [pending] = await _connections(client, tenant)
+    pending = await connection_of(client, tenant)
     landed = await client.get(callback)
 
     query = parse_qs(urlsplit(auth_url).query)
@@ -65,7 +57,7 @@ async def test_a_seller_connects_amazon_end_to_end(
     assert landed.status_code == 303
     assert landed.headers["location"] == "/orders?tab=all"
     assert landed.headers["referrer-policy"] == "no-referrer"
-    [connection] = await _connections(client, tenant)
+    connection = await connection_of(client, tenant)
     assert connection["status"] == "CONNECTED"
     assert connection["sellingPartnerId"] == SELLER
     assert connection["marketplaces"] == [
@@ -120,7 +112,7 @@ async def test_the_round_trip_stores_the_token_in_openbao(
     async with open_runtime(settings, engine=engine) as runtime:
         async with api_client(runtime, session) as client:
             landed = await connect(client, tenant)
-            [connection] = await _connections(client, tenant)
+            connection = await connection_of(client, tenant)
 
     secret = vault_server.admin().secrets.kv.v2.read_secret_version(
         path=f"keybuzz/tenants/{tenant.id}/amazon_spapi",
@@ -205,7 +197,7 @@ async def test_a_marketplace_picks_its_region(
     )
 
     assert response.status_code == 200
-    [connection] = await _connections(client, tenant)
+    connection = await connection_of(client, tenant)
     assert connection["region"] == "NA"
 
 
@@ -263,7 +255,7 @@ async def test_another_tenants_state_is_refused(
     response = await client.get(victims_callback)
 
     await _assert_refused(response, amazon, 0, "another browser or by another account")
-    [connection] = await _connections(client, tenant)
+    connection = await connection_of(client, tenant)
     assert connection["status"] == "PENDING"
 
 
@@ -312,7 +304,7 @@ async def test_the_sellers_refusal_is_shown_as_such(
 
     await _assert_refused(response, amazon, 0, "access_denied")
     assert "did not authorize" in response.text
-    [connection] = await _connections(client, tenant)
+    connection = await connection_of(client, tenant)
     assert connection["status"] == "PENDING"
 
 
@@ -344,7 +336,7 @@ async def test_of_eight_concurrent_callbacks_exactly_one_wins(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             _, callback = await consent(client, tenant)
             responses = await asyncio.gather(*(client.get(callback) for _ in range(8)))
-            [connection] = await _connections(client, tenant)
+            connection = await connection_of(client, tenant)
 
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [303] + [400] * 7

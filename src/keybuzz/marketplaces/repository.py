@@ -54,7 +54,7 @@ async def update_connection(
             MarketplaceConnection.tenant_id == connection.tenant_id,
             MarketplaceConnection.id == connection.id,
         )
-        .values(**values, updated_at=dt.datetime.now(dt.UTC))
+        .values(**values)
         .returning(MarketplaceConnection)
         .execution_options(populate_existing=True)
     )

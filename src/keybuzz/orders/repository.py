@@ -204,7 +204,7 @@ async def set_sav_status(
     result = await session.execute(
         update(Order)
         .where(Order.tenant_id == tenant_id, Order.id == order_id)
-        .values(sav_status=sav_status, updated_at=func.now())
+        .values(sav_status=sav_status)
         .returning(Order.id)
     )
     return result.scalar_one_or_none() is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -53,7 +52,7 @@ async def update_job(session: AsyncSession, job: BackfillJob, **values: Any) -> 
     result = await session.execute(
         update(BackfillJob)
         .where(BackfillJob.tenant_id == job.tenant_id, BackfillJob.id == job.id)
-        .values(**values, updated_at=dt.datetime.now(dt.UTC))
+        .values(**values)
         .returning(BackfillJob)
         .execution_options(populate_existing=True)
     )
