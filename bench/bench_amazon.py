@@ -82,15 +82,15 @@ class Simulator:
 
 
 async def keybuzz_listing(base_url: str, refresh_token: str, api: str) -> dict[str, Any]:
-    settings = Settings(  # type: ignore[call-arg]
+    config = Settings(  # type: ignore[call-arg]
         _env_file=None,
         spapi_endpoint=base_url,
         lwa_token_url=base_url + "/auth/o2/token",
-    )
+    ).spapi_config()
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as http:
         client = SpApiClient(
             http,
-            settings,
+            config,
             region=Region.EU,
             refresh_token=SecretStr(refresh_token),
             connection_key=f"bench-{api}",

@@ -44,9 +44,8 @@ from keybuzz.db import (
     transaction,
 )
 from keybuzz.orders import repository
-from keybuzz.orders.models import OrderStatus
+from keybuzz.orders.records import OrderRecord, OrderStatus
 from keybuzz.orders.repository import SORTS, OrderQuery
-from keybuzz.orders.schemas import OrderRecord
 from keybuzz.orders.service import encode_cursor
 from keybuzz.orders.upsert import items_digest, upsert_orders
 from keybuzz.tenants.models import TenantId

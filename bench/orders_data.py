@@ -7,8 +7,7 @@ import random
 from collections.abc import Iterator
 from decimal import Decimal
 
-from keybuzz.orders.models import DeliveryStatus, OrderStatus
-from keybuzz.orders.schemas import ItemRecord, OrderRecord
+from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
 
 FIRST_NAMES = (
     "Léa Chloé Manon Emma Camille Inès Jade Louise Zoé Sarah Hugo Lucas Louis Gabriel Arthur "

@@ -17,17 +17,18 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from keybuzz.app import create_app
 from keybuzz.config import Settings
 from keybuzz.db import create_engine, libpq_url, migrate, start_embedded_postgres
-from keybuzz.deps import get_session
 from keybuzz.runtime import Runtime, open_runtime
+from keybuzz.worker import job_groups
 from tests.factories import TenantCredentials, make_tenant
+from tests.fixtures.apps import app_on
 
 pytest_plugins = ["tests.fixtures.hygiene", "tests.fixtures.vault", "tests.fixtures.amazon"]
 
@@ -181,25 +182,19 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def runtime(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Runtime]:
-    async with open_runtime(settings, engine=engine) as opened:
+    async with open_runtime(settings, engine=engine, jobs=job_groups()) as opened:
         yield opened
 
 
 @pytest.fixture
-def app(runtime: Runtime, session: AsyncSession) -> object:
-    application = create_app(runtime.settings, runtime=runtime)
-
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        yield session
-        await session.flush()
-
-    application.dependency_overrides[get_session] = test_session
-    return application
+def app(runtime: Runtime, session: AsyncSession) -> FastAPI:
+    """The API on the test's runtime, each request inside the test's transaction."""
+    return app_on(runtime, session)
 
 
 @pytest.fixture
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
 

@@ -10,8 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.orders.models import DeliveryStatus, OrderStatus
-from keybuzz.orders.schemas import ItemRecord, OrderRecord
+from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
 from keybuzz.tenants import service as tenants
 from keybuzz.tenants.models import TenantId
 

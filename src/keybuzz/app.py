@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from keybuzz import __version__, health
 from keybuzz.config import Settings, get_settings
 from keybuzz.db import resolve_database_url
-from keybuzz.errors import register_error_handlers
 from keybuzz.marketplaces.routes import router as marketplaces_router
 from keybuzz.orders.routes import router as orders_router
+from keybuzz.problems import register_error_handlers
 from keybuzz.runtime import Runtime, open_runtime
 from keybuzz.sync.routes import router as backfill_router
 from keybuzz.ui.pages import router as pages_router
-from keybuzz.worker import worker_in_background
+from keybuzz.worker import job_groups, worker_in_background
 
 
 def create_app(
@@ -34,7 +34,7 @@ def create_app(
             yield
             return
         url = database_url or resolve_database_url(settings)
-        async with open_runtime(settings, database_url=url) as opened:
+        async with open_runtime(settings, database_url=url, jobs=job_groups()) as opened:
             app.state.runtime = opened
             if settings.run_worker:
                 async with worker_in_background(opened):

@@ -138,7 +138,7 @@ def demo(
 def worker_command() -> None:
     """Run queued jobs (backfills, connection checks) until stopped; start as many as needed."""
     from keybuzz.runtime import open_runtime
-    from keybuzz.worker import run_worker
+    from keybuzz.worker import job_groups, run_worker
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -146,7 +146,7 @@ def worker_command() -> None:
     migrate(url)
 
     async def main() -> None:
-        async with open_runtime(settings, database_url=url) as runtime:
+        async with open_runtime(settings, database_url=url, jobs=job_groups()) as runtime:
             await run_worker(runtime)
 
     asyncio.run(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Enum, MetaData, func, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,7 +25,6 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from keybuzz.config import Settings
-from keybuzz.errors import KeyBuzzError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,6 +41,15 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: DateTime(timezone=True)}  # noqa: RUF012
+
+
+UUID7_DEFAULT = text("keybuzz_uuid7()")
+"""Every table's ids: UUIDv7, time-ordered, made by PostgreSQL (migration 0001)."""
+
+
+def pg_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
+    """A PostgreSQL enum type storing the members' values."""
+    return Enum(enum_class, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 class TimestampMixin:
@@ -132,20 +141,10 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 async def transaction(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any error.
-
-    A domain error marked ``keeps_changes`` (say, "reconnect required", raised after the
-    connection was flagged) commits what was recorded before it is raised.
-    """
+    """One unit of work: commit on success, roll back everything it did on any error."""
     async with sessionmaker() as session:
         try:
             yield session
-        except KeyBuzzError as error:
-            if error.keeps_changes:
-                await session.commit()
-            else:
-                await session.rollback()
-            raise
         except BaseException:
             await session.rollback()
             raise

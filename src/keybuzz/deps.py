@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import transaction
+from keybuzz.marketplaces.service import ConnectionFailure, record_failure_apart
 from keybuzz.runtime import Runtime
 from keybuzz.secrets import SecretStore
 from keybuzz.tenants import service as tenants
@@ -25,9 +26,17 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """The request's one transaction: committed before the response is sent, else rolled back."""
-    async with transaction(runtime.sessionmaker) as session:
-        yield session
+    """The request's one transaction: committed before the response is sent, else rolled back.
+
+    A request that fails on a dead Amazon connection rolls back; what the failure means for the
+    connection is then recorded apart, so that the connection never looks live.
+    """
+    try:
+        async with transaction(runtime.sessionmaker) as session:
+            yield session
+    except ConnectionFailure as failure:
+        await record_failure_apart(runtime.sessionmaker, failure)
+        raise
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

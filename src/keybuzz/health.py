@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from keybuzz.deps import RuntimeDep
-from keybuzz.errors import ServiceUnavailable, problem_responses
+from keybuzz.errors import ServiceUnavailable
+from keybuzz.problems import problem_responses
 from keybuzz.schemas import Schema
 
 router = APIRouter(tags=["health"])

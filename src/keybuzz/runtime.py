@@ -1,13 +1,14 @@
 """Long-lived resources shared by the API, the job worker and CLI commands.
 
-One ``Runtime`` per process: the database engine, the secret store backend, the HTTP client that
-talks to Amazon, and the job queue. The API's lifespan opens it; the worker hands it to every
-job (procrastinate's ``additional_context``).
+One ``Runtime`` per process: the database engine, the secret store backend, KeyBuzz's SP-API
+application (its HTTP client and every connection's rate-limit state), and the job queue. The
+entry points open it (the API's lifespan, ``keybuzz worker``, a CLI command) and hand each
+service only the parts it uses; the worker hands it to every job.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -15,12 +16,15 @@ import httpx
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from keybuzz.amazon.client import SpApiApp
+from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.config import Settings
 from keybuzz.db import create_engine, create_sessionmaker
-from keybuzz.jobs import create_job_app
+from keybuzz.jobs import JobGroup, create_job_app
 from keybuzz.secrets import SecretBackend, open_secret_backend
 
 AMAZON_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+RUNTIME_CONTEXT_KEY = "runtime"
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     secrets: SecretBackend
-    http: httpx.AsyncClient
+    amazon: SpApiApp
     jobs: procrastinate.App
 
 
@@ -39,9 +43,14 @@ def engine_url(engine: AsyncEngine) -> str:
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, database_url: str | None = None, engine: AsyncEngine | None = None
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    engine: AsyncEngine | None = None,
+    jobs: Iterable[JobGroup] = (),
 ) -> AsyncIterator[Runtime]:
-    """Open every resource; close what it opened. Give ``engine`` to share an existing one."""
+    """Open every resource; close what it opened. Give ``engine`` to share an existing one;
+    ``jobs``, the task groups this process's worker may run (``keybuzz.worker.job_groups``)."""
     owned_engine = None
     if engine is None:
         assert database_url is not None, "give database_url or engine"
@@ -54,11 +63,17 @@ async def open_runtime(
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             secrets=secrets,
-            http=http,
-            jobs=create_job_app(database_url or engine_url(engine)),
+            amazon=SpApiApp(http, settings.spapi_config(), ConnectionRegistry()),
+            jobs=create_job_app(database_url or engine_url(engine), jobs),
         )
     finally:
         await http.aclose()
         await secrets.aclose()
         if owned_engine is not None:
             await owned_engine.dispose()
+
+
+def runtime_of(context: procrastinate.JobContext) -> Runtime:
+    """The Runtime the worker hands to every job."""
+    runtime: Runtime = context.additional_context[RUNTIME_CONTEXT_KEY]
+    return runtime

@@ -10,16 +10,24 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from keybuzz.runtime import Runtime
+from keybuzz.jobs import JobGroup
+from keybuzz.marketplaces import tasks as marketplace_tasks
+from keybuzz.runtime import RUNTIME_CONTEXT_KEY, Runtime
+from keybuzz.sync import tasks as sync_tasks
 
 WORKER_CONCURRENCY = 4
+
+
+def job_groups() -> list[JobGroup]:
+    """Every domain's jobs, as the worker runs them and the API defers them."""
+    return [sync_tasks.job_group(), marketplace_tasks.job_group()]
 
 
 async def run_worker(runtime: Runtime, *, wait: bool = True, install_signals: bool = True) -> None:
     """Process jobs until stopped (``wait=False``: until the queue is empty)."""
     async with runtime.jobs.open_async():
         await runtime.jobs.run_worker_async(
-            additional_context={"runtime": runtime},
+            additional_context={RUNTIME_CONTEXT_KEY: runtime},
             concurrency=WORKER_CONCURRENCY,
             wait=wait,
             install_signal_handlers=install_signals,

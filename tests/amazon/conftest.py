@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from keybuzz.amazon.client import SpApiClient
+from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.regions import Region
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.amazon.retry import RetryPolicy
@@ -60,15 +61,16 @@ def sim_settings(**overrides: Any) -> SimulatorSettings:
     return SimulatorSettings(**{**base, **overrides})
 
 
-def amazon_settings(server: SimulatorServer, **overrides: Any) -> Settings:
+def amazon_config(server: SimulatorServer, **settings: Any) -> SpApiConfig:
+    """The client's config for the simulator, from ``KEYBUZZ_*`` settings (by field name)."""
     values: dict[str, Any] = {
         "spapi_endpoint": server.base_url,
         "lwa_token_url": server.base_url + "/auth/o2/token",
         "seller_central_url": server.base_url,
         "spapi_timeout_seconds": 5.0,
-        **overrides,
+        **settings,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values).spapi_config()  # type: ignore[call-arg]
 
 
 def new_seller(server: SimulatorServer, **spec: Any) -> str:
@@ -132,7 +134,7 @@ Connect = Callable[..., SpApiClient]
 
 @pytest.fixture
 def connect(http: httpx.AsyncClient) -> Connect:
-    """``connect(server, seller_id=None, *, settings=None, through=None, **client_kwargs)``: a
+    """``connect(server, seller_id=None, *, config=None, through=None, **client_kwargs)``: a
     client for a freshly authorised seller (a new one unless given), with its own registry and
     quick retries, over the shared HTTP client or ``through`` another."""
 
@@ -140,7 +142,7 @@ def connect(http: httpx.AsyncClient) -> Connect:
         server: SimulatorServer,
         seller_id: str | None = None,
         *,
-        settings: Settings | None = None,
+        config: SpApiConfig | None = None,
         through: httpx.AsyncClient | None = None,
         **kwargs: Any,
     ) -> SpApiClient:
@@ -154,7 +156,7 @@ def connect(http: httpx.AsyncClient) -> Connect:
             "retry": QUICK_RETRY,
             **kwargs,
         }
-        return SpApiClient(through or http, settings or amazon_settings(server), **options)
+        return SpApiClient(through or http, config or amazon_config(server), **options)
 
     return open_client
 
@@ -188,12 +190,12 @@ async def mock_connect() -> AsyncIterator[Callable[[Handler], SpApiClient]]:
 
         http = httpx.AsyncClient(transport=httpx.MockTransport(route))
         opened.append(http)
-        settings = Settings(  # type: ignore[call-arg]
+        config = Settings(  # type: ignore[call-arg]
             _env_file=None, spapi_endpoint=MOCK_SPAPI, lwa_token_url=MOCK_LWA
-        )
+        ).spapi_config()
         return SpApiClient(
             http,
-            settings,
+            config,
             region=Region.EU,
             refresh_token=SecretStr("Atzr|mock-refresh"),
             connection_key=f"mock-{next(_numbers)}",

@@ -10,9 +10,9 @@ from pydantic import SecretStr
 from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.operations import GET_ORDER
 from keybuzz.amazon.regions import Region
-from keybuzz.amazon.registry import REGISTRY
+from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.simulator import SimulatorServer
-from tests.amazon.conftest import Connect, DenyPaths, amazon_settings, new_seller, truth
+from tests.amazon.conftest import Connect, DenyPaths, amazon_config, new_seller, truth
 
 GET_ORDER_PREFIX = "/orders/2026-01-01/orders/"
 
@@ -50,20 +50,22 @@ async def test_clients_of_one_connection_share_its_state(
 ) -> None:
     seller = new_seller(sim)
     token = SecretStr(sim.simulator.authorize(seller).value)
-    key = f"registry-{seller}"
+    registry = ConnectionRegistry()
 
     def client() -> SpApiClient:
         return SpApiClient(
-            http, amazon_settings(sim), region=Region.EU, refresh_token=token, connection_key=key
+            http,
+            amazon_config(sim),
+            region=Region.EU,
+            refresh_token=token,
+            connection_key=f"registry-{seller}",
+            registry=registry,
         )
 
-    try:
-        first, second = client(), client()
-        await first.sellers.get_marketplace_participations()
-        await second.sellers.get_marketplace_participations()
+    first, second = client(), client()
+    await first.sellers.get_marketplace_participations()
+    await second.sellers.get_marketplace_participations()
 
-        assert first.state is second.state
-        assert first.transport.bucket(GET_ORDER) is second.transport.bucket(GET_ORDER)
-        assert second.stats.requests["sellers.getMarketplaceParticipations"] == 1
-    finally:
-        REGISTRY.forget(key)
+    assert first.state is second.state
+    assert first.transport.bucket(GET_ORDER) is second.transport.bucket(GET_ORDER)
+    assert second.stats.requests["sellers.getMarketplaceParticipations"] == 1

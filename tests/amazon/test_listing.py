@@ -11,8 +11,7 @@ import pytest
 
 from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.errors import AmazonAccessDenied
-from keybuzz.orders.models import OrderStatus
-from keybuzz.orders.schemas import OrderRecord
+from keybuzz.orders.records import OrderRecord, OrderStatus
 from keybuzz.simulator import SimulatorServer
 from tests.amazon.conftest import FR, SEARCH_PATH, Connect, DenyPaths, new_seller, since, truth
 

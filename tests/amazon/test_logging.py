@@ -21,7 +21,7 @@ from keybuzz.amazon.regions import Region, consent_url
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.simulator import FaultSettings, SimulatorServer
 from keybuzz.simulator.settings import DEFAULT_REDIRECT_URIS
-from tests.amazon.conftest import FR, QUICK_RETRY, amazon_settings, since
+from tests.amazon.conftest import FR, QUICK_RETRY, amazon_config, since
 
 REDIRECT = DEFAULT_REDIRECT_URIS[0]
 PII_FIELDS = ("buyerName", "buyerEmail", "name", "addressLine1", "addressLine2", "phone")
@@ -57,7 +57,7 @@ def secrets_of(server: SimulatorServer) -> set[str]:
 
 async def seller_consents(server: SimulatorServer, http: httpx.AsyncClient) -> str:
     """The seller's browser at Seller Central: the code comes back in the redirect."""
-    url = consent_url(amazon_settings(server), Region.EU, state="st", redirect_uri=REDIRECT)
+    url = consent_url(amazon_config(server), Region.EU, state="st", redirect_uri=REDIRECT)
     consent = await http.get(url)
     return parse_qs(urlsplit(consent.headers["location"]).query)["spapi_oauth_code"][0]
 
@@ -65,15 +65,15 @@ async def seller_consents(server: SimulatorServer, http: httpx.AsyncClient) -> s
 async def full_run(
     server: SimulatorServer, http: httpx.AsyncClient, code: str
 ) -> list[BaseException]:
-    settings = amazon_settings(server, spapi_timeout_seconds=0.5)
+    config = amazon_config(server, spapi_timeout_seconds=0.5)
     errors: list[BaseException] = []
     redirect = REDIRECT
     seller = server.settings.seller_id
-    lwa = LwaClient(http, settings, retry=QUICK_RETRY)
+    lwa = LwaClient(http, config, retry=QUICK_RETRY)
     grant = await lwa.exchange_authorization_code(code=code, redirect_uri=redirect)
     client = SpApiClient(
         http,
-        settings,
+        config,
         region=Region.EU,
         refresh_token=grant.refresh_token,
         connection_key="logged",
@@ -111,7 +111,7 @@ async def full_run(
     server.simulator.revoke(seller)
     other = SpApiClient(
         http,
-        settings,
+        config,
         region=Region.EU,
         refresh_token=SecretStr(grant.refresh_token.get_secret_value()),
         connection_key="revoked",

@@ -26,7 +26,7 @@ from tests.amazon.conftest import (
     QUICK_RETRY,
     Connect,
     FakeClock,
-    amazon_settings,
+    amazon_config,
     counts,
     new_seller,
 )
@@ -38,7 +38,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 async def authorization_code(server: SimulatorServer, http: httpx.AsyncClient) -> str:
-    url = consent_url(amazon_settings(server), Region.EU, state="st", redirect_uri=REDIRECT)
+    url = consent_url(amazon_config(server), Region.EU, state="st", redirect_uri=REDIRECT)
     response = await http.get(url)
     return parse_qs(urlsplit(response.headers["location"]).query)["spapi_oauth_code"][0]
 
@@ -46,7 +46,7 @@ async def authorization_code(server: SimulatorServer, http: httpx.AsyncClient) -
 async def test_code_exchange_gives_a_refresh_token_that_works(
     sim: SimulatorServer, http: httpx.AsyncClient
 ) -> None:
-    lwa = LwaClient(http, amazon_settings(sim), retry=QUICK_RETRY)
+    lwa = LwaClient(http, amazon_config(sim), retry=QUICK_RETRY)
 
     grant = await lwa.exchange_authorization_code(
         code=await authorization_code(sim, http), redirect_uri=REDIRECT
@@ -60,7 +60,7 @@ async def test_code_exchange_gives_a_refresh_token_that_works(
 
 
 async def test_a_used_code_is_a_typed_error(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
-    lwa = LwaClient(http, amazon_settings(sim), retry=QUICK_RETRY)
+    lwa = LwaClient(http, amazon_config(sim), retry=QUICK_RETRY)
     code = await authorization_code(sim, http)
     await lwa.exchange_authorization_code(code=code, redirect_uri=REDIRECT)
 
@@ -94,8 +94,8 @@ async def test_wrong_client_secret_is_a_typed_error_not_retried(
     make_sim: Callable[..., SimulatorServer], connect: Connect
 ) -> None:
     server = make_sim()
-    wrong = amazon_settings(server, lwa_client_secret=SecretStr("amzn1.oa2-cs.v1.not-rotated"))
-    client = connect(server, settings=wrong)
+    wrong = amazon_config(server, lwa_client_secret=SecretStr("amzn1.oa2-cs.v1.not-rotated"))
+    client = connect(server, config=wrong)
 
     with pytest.raises(AmazonAppCredentialsInvalid) as caught:
         await client.check_credentials()
@@ -177,7 +177,7 @@ async def lwa_over() -> AsyncIterator[Callable[[Handler], LwaClient]]:
     def open_lwa(handler: Handler) -> LwaClient:
         http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         opened.append(http)
-        return LwaClient(http, Settings(_env_file=None), retry=QUICK_RETRY)  # type: ignore[call-arg]
+        return LwaClient(http, Settings(_env_file=None).spapi_config(), retry=QUICK_RETRY)  # type: ignore[call-arg]
 
     yield open_lwa
     for http in opened:

@@ -17,8 +17,7 @@ from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.errors import AmazonMalformedResponse
 from keybuzz.amazon.flatfile import OrderReportRow
 from keybuzz.amazon.tokens import BULK_ORDER_RESOURCES
-from keybuzz.orders.models import DeliveryStatus, OrderStatus
-from keybuzz.orders.schemas import ItemRecord
+from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderStatus
 from keybuzz.simulator.spec import load_model, operation
 from tests.amazon.conftest import since
 

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.regions import (
     MARKETPLACES,
     Region,
@@ -25,35 +26,33 @@ from keybuzz.simulator.settings import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URIS,
 )
-from tests.amazon.conftest import FR, amazon_settings
+from tests.amazon.conftest import FR, amazon_config
 
 
-def plain_settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+def plain_config(**values: Any) -> SpApiConfig:
+    return Settings(_env_file=None, **values).spapi_config()  # type: ignore[call-arg]
 
 
 def test_production_hosts_by_default() -> None:
-    settings = plain_settings()
+    config = plain_config()
 
-    assert endpoints(settings, Region.EU).spapi == "https://sellingpartnerapi-eu.amazon.com"
-    assert endpoints(settings, Region.NA).spapi == "https://sellingpartnerapi-na.amazon.com"
-    assert endpoints(settings, Region.FE).spapi == "https://sellingpartnerapi-fe.amazon.com"
-    assert {endpoints(settings, r).lwa_token_url for r in Region} == {
+    assert endpoints(config, Region.EU).spapi == "https://sellingpartnerapi-eu.amazon.com"
+    assert endpoints(config, Region.NA).spapi == "https://sellingpartnerapi-na.amazon.com"
+    assert endpoints(config, Region.FE).spapi == "https://sellingpartnerapi-fe.amazon.com"
+    assert {endpoints(config, r).lwa_token_url for r in Region} == {
         "https://api.amazon.com/auth/o2/token"
     }
-    assert (
-        endpoints(settings, Region.EU).seller_central == "https://sellercentral-europe.amazon.com"
-    )
+    assert endpoints(config, Region.EU).seller_central == "https://sellercentral-europe.amazon.com"
 
 
 def test_sandbox_hosts_on_request() -> None:
-    settings = plain_settings(spapi_sandbox=True)
+    config = plain_config(spapi_sandbox=True)
 
-    assert endpoints(settings, Region.FE).spapi == "https://sandbox.sellingpartnerapi-fe.amazon.com"
+    assert endpoints(config, Region.FE).spapi == "https://sandbox.sellingpartnerapi-fe.amazon.com"
 
 
 def test_overrides_replace_every_region() -> None:
-    settings = plain_settings(
+    config = plain_config(
         spapi_endpoint="http://127.0.0.1:8100/",
         lwa_token_url="http://127.0.0.1:8100/auth/o2/token",
         seller_central_url="http://127.0.0.1:8100",
@@ -61,7 +60,7 @@ def test_overrides_replace_every_region() -> None:
     )
 
     for region in Region:
-        found = endpoints(settings, region)
+        found = endpoints(config, region)
         assert found.spapi == "http://127.0.0.1:8100"
         assert found.lwa_token_url == "http://127.0.0.1:8100/auth/o2/token"
         assert found.seller_central == "http://127.0.0.1:8100"
@@ -70,11 +69,11 @@ def test_overrides_replace_every_region() -> None:
 def test_empty_override_means_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEYBUZZ_SPAPI_ENDPOINT", "")
 
-    assert endpoints(plain_settings(), Region.NA).spapi == "https://sellingpartnerapi-na.amazon.com"
+    assert endpoints(plain_config(), Region.NA).spapi == "https://sellingpartnerapi-na.amazon.com"
 
 
 def test_app_identity_defaults_are_the_simulators() -> None:
-    settings = plain_settings()
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
     assert settings.lwa_client_id == DEFAULT_CLIENT_ID
     assert settings.lwa_client_secret.get_secret_value() == DEFAULT_CLIENT_SECRET
@@ -107,10 +106,10 @@ def test_marketplace_table() -> None:
 
 def test_consent_url_for_a_published_and_a_draft_app() -> None:
     published = consent_url(
-        plain_settings(), Region.EU, state="s-1", redirect_uri="https://kb.example/cb"
+        plain_config(), Region.EU, state="s-1", redirect_uri="https://kb.example/cb"
     )
     draft = consent_url(
-        plain_settings(spapi_app_draft=True), Region.NA, state="s 2", redirect_uri="https://x/cb"
+        plain_config(spapi_app_draft=True), Region.NA, state="s 2", redirect_uri="https://x/cb"
     )
 
     parts = urlsplit(published)
@@ -129,7 +128,7 @@ def test_consent_url_for_a_published_and_a_draft_app() -> None:
 
 def test_consent_url_of_a_marketplace_with_its_own_seller_central() -> None:
     url = consent_url(
-        plain_settings(),
+        plain_config(),
         Region.EU,
         state="s",
         redirect_uri="https://x/cb",
@@ -143,7 +142,7 @@ async def test_consent_url_is_accepted_by_seller_central(
     sim: SimulatorServer, http: httpx.AsyncClient
 ) -> None:
     url = consent_url(
-        amazon_settings(sim), Region.EU, state="csrf-42", redirect_uri=DEFAULT_REDIRECT_URIS[0]
+        amazon_config(sim), Region.EU, state="csrf-42", redirect_uri=DEFAULT_REDIRECT_URIS[0]
     )
 
     response = await http.get(url)

@@ -14,7 +14,7 @@ import pytest
 from keybuzz.amazon.errors import AmazonReportFailed
 from keybuzz.amazon.flatfile import parse_order_rows
 from keybuzz.amazon.reports import CANCELLED, ORDERS_BY_ORDER_DATE
-from keybuzz.orders.models import OrderStatus
+from keybuzz.orders.records import OrderStatus
 from keybuzz.simulator import SimulatorServer
 from tests.amazon.conftest import FR, Connect, counts, new_seller, truth
 

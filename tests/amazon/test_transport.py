@@ -27,7 +27,7 @@ from tests.amazon.conftest import (
     DE,
     MOCK_SPAPI,
     Connect,
-    amazon_settings,
+    amazon_config,
     counts,
     new_seller,
     since,
@@ -54,7 +54,7 @@ async def test_a_storm_of_500s_drops_timeouts_and_broken_bodies_is_ridden_out(
     client = connect(
         server,
         seller,
-        settings=amazon_settings(server, spapi_timeout_seconds=0.3),
+        config=amazon_config(server, spapi_timeout_seconds=0.3),
         retry=RetryPolicy(attempts=10, base_delay=0.01, max_delay=0.05),
     )
     expected = truth(server, seller)
@@ -98,7 +98,7 @@ async def test_timeouts_that_never_end_become_unavailable(
     )
     client = connect(
         server,
-        settings=amazon_settings(server, spapi_timeout_seconds=0.1),
+        config=amazon_config(server, spapi_timeout_seconds=0.1),
         retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01),
     )
 

@@ -11,12 +11,13 @@ from sqlalchemy import text
 from keybuzz.db import transaction
 from keybuzz.jobs import create_job_app
 from keybuzz.marketplaces.checks import check_all
-from keybuzz.marketplaces.tasks import CHECK_CONNECTIONS
 from keybuzz.runtime import open_runtime
 from keybuzz.simulator.server import SimulatorServer
+from keybuzz.worker import job_groups
 from tests.cli_helpers import database_env, run_cli
 from tests.factories import make_tenant
-from tests.fixtures.amazon import SELLER, amazon_settings, api_client, connect
+from tests.fixtures.amazon import SELLER, amazon_settings, connect
+from tests.fixtures.apps import api_client
 
 
 async def _connected_tenants(url: str, data_dir: Path, amazon: SimulatorServer) -> None:
@@ -77,9 +78,9 @@ async def test_the_hourly_job_checks_every_connection(
 
 
 def test_the_check_is_scheduled_every_hour() -> None:
-    app = create_job_app("postgresql://postgres@127.0.0.1/postgres")
+    app = create_job_app("postgresql://postgres@127.0.0.1/postgres", job_groups())
 
     [periodic] = app.periodic_registry.periodic_tasks.values()
 
-    assert periodic.task.name == CHECK_CONNECTIONS
+    assert periodic.task.name == "marketplaces:check_connections"
     assert periodic.cron == "17 * * * *"

@@ -19,10 +19,10 @@ from tests.fixtures.amazon import (
     SELLER,
     START,
     amazon_settings,
-    api_client,
     connect,
     connection_of,
 )
+from tests.fixtures.apps import api_client
 from tests.fixtures.vault import VaultServer
 
 BACKFILL = "/api/v1/orders/backfill"

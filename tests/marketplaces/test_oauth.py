@@ -25,13 +25,13 @@ from tests.fixtures.amazon import (
     SELLER,
     START,
     amazon_settings,
-    api_client,
     callback_target,
     connect,
     connection_of,
     consent,
     token_calls,
 )
+from tests.fixtures.apps import api_client
 from tests.fixtures.vault import VaultServer
 
 PAGE = "text/html; charset=utf-8"

@@ -9,8 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.orders.models import DeliveryStatus, OrderStatus
-from keybuzz.orders.schemas import ItemRecord, OrderRecord
+from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
 from keybuzz.orders.service import upsert_orders
 from tests.factories import NOW, TenantCredentials, order_record
 

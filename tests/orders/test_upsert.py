@@ -7,9 +7,9 @@ from decimal import Decimal
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.orders.models import Order, OrderItem, OrderStatus, SavStatus
+from keybuzz.orders.models import Order, OrderItem
+from keybuzz.orders.records import ItemRecord, OrderStatus, SavStatus
 from keybuzz.orders.repository import set_sav_status
-from keybuzz.orders.schemas import ItemRecord
 from keybuzz.orders.service import upsert_orders
 from tests.factories import TenantCredentials, order_record
 

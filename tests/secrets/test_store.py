@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from keybuzz.errors import PROBLEM_JSON, register_error_handlers
+from keybuzz.problems import PROBLEM_JSON, register_error_handlers
 from keybuzz.secrets import SecretData, SecretName, SecretStoreUnavailable
 from keybuzz.secrets.keys import KeyRing, SecretKey, seal, unseal
 from keybuzz.secrets.store import secret_path

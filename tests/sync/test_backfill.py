@@ -17,16 +17,16 @@ from keybuzz.runtime import open_runtime
 from keybuzz.simulator.server import SimulatorServer
 from keybuzz.sync.schemas import BackfillRequest
 from keybuzz.sync.service import request_backfill
-from keybuzz.worker import run_worker
+from keybuzz.worker import job_groups, run_worker
 from tests.factories import TenantCredentials, make_tenant
 from tests.fixtures.amazon import (
     SELLER,
     START,
     amazon_settings,
-    api_client,
     connect,
     connection_of,
 )
+from tests.fixtures.apps import api_client
 
 BACKFILL = "/api/v1/orders/backfill"
 
@@ -103,7 +103,9 @@ async def test_a_rolled_back_request_leaves_no_job_behind(
             await connect(client, tenant)
         async with runtime.sessionmaker() as session:
             store = runtime.secrets.store(session)
-            await request_backfill(session, runtime, store, tenant.id, BackfillRequest())
+            await request_backfill(
+                session, runtime.amazon, store, runtime.jobs, tenant.id, BackfillRequest()
+            )
             await session.rollback()
         async with runtime.sessionmaker() as session:
             jobs = await session.scalar(text("SELECT count(*) FROM procrastinate_jobs"))
@@ -118,7 +120,9 @@ async def test_a_worker_imports_every_order_amazon_holds(
     fresh_database_url: str, amazon: SimulatorServer, tmp_path: Path
 ) -> None:
     settings = amazon_settings(tmp_path, amazon)
-    async with open_runtime(settings, database_url=fresh_database_url) as runtime:
+    async with open_runtime(
+        settings, database_url=fresh_database_url, jobs=job_groups()
+    ) as runtime:
         async with transaction(runtime.sessionmaker) as session:
             tenant = await make_tenant(session, "ecomlg-001")
         async with api_client(runtime, None) as client:

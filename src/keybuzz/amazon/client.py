@@ -1,21 +1,21 @@
 """``SpApiClient``: everything KeyBuzz asks Amazon about one connection (one seller's refresh
-token in one region), over the app's shared ``httpx.AsyncClient``.
+token in one region), over the process's shared ``httpx.AsyncClient``.
 
-    client = SpApiClient(http, settings, region=Region.EU, refresh_token=token,
-                         connection_key=f"{tenant_id}:{selling_partner_id}")
+    amazon = SpApiApp(http, config, ConnectionRegistry())  # once per process (the runtime's)
+    client = amazon.client(region=Region.EU, refresh_token=token, connection_key="t-001/amazon")
     await client.check_credentials()
     async for page in client.list_order_records(marketplace_ids=[FR], created_after=since):
         ...  # page.records, then save page.position
 
-Rate-limit buckets and cached tokens live in a ``ConnectionRegistry`` under ``connection_key``
-(the process-wide ``REGISTRY`` unless one is given), so clients built per job share them and
-two connections never do.
+Rate-limit buckets and cached tokens live in the ``ConnectionRegistry`` under ``connection_key``,
+so clients built per job share them and two connections never do.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ import httpx
 from pydantic import SecretStr
 
 from keybuzz.amazon import normalize
+from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.errors import AmazonAccessDenied
 from keybuzz.amazon.flatfile import group_by_order
 from keybuzz.amazon.listing import Api, ListingPosition, OrderLister, OrderRecordPage
@@ -30,46 +31,45 @@ from keybuzz.amazon.lwa import Clock, LwaAuth, LwaClient
 from keybuzz.amazon.orders_v0 import OrdersV0Api
 from keybuzz.amazon.orders_v2026 import OrdersV2026Api
 from keybuzz.amazon.regions import Region, endpoints
-from keybuzz.amazon.registry import REGISTRY, ConnectionRegistry
+from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.amazon.reports import ORDERS_BY_ORDER_DATE, ReportsApi
 from keybuzz.amazon.retry import DEFAULT_RETRY, RetryPolicy
 from keybuzz.amazon.sellers import SellersApi
 from keybuzz.amazon.tokens import RestrictedDataAuth, TokensApi
 from keybuzz.amazon.transport import CallStats, SpApiTransport
 from keybuzz.amazon.windows import WallClock, utcnow
-from keybuzz.config import Settings
-from keybuzz.orders.schemas import OrderRecord
+from keybuzz.orders.records import OrderRecord
 
 
 class SpApiClient:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        settings: Settings,
+        config: SpApiConfig,
         *,
         region: Region,
         refresh_token: SecretStr,
         connection_key: str,
+        registry: ConnectionRegistry,
         clock: Clock = time.monotonic,
         wall_clock: WallClock = utcnow,
-        registry: ConnectionRegistry = REGISTRY,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         """``clock`` (monotonic seconds) times token expiry, ``wall_clock`` (UTC) the 2-minute
         rule; tests move them."""
         self.region = region
-        self.endpoints = endpoints(settings, region)
+        self.endpoints = endpoints(config, region)
         self.state = registry.state(
-            connection_key, refresh_token=refresh_token, sandbox=settings.spapi_sandbox
+            connection_key, refresh_token=refresh_token, sandbox=config.sandbox
         )
-        self.lwa = LwaClient(http, settings, retry=retry)
+        self.lwa = LwaClient(http, config, retry=retry)
         self.auth = LwaAuth(self.lwa, refresh_token, self.state.access_token, clock)
         self.transport = SpApiTransport(
             http,
             base_url=self.endpoints.spapi,
             auth=self.auth,
             buckets=self.state.buckets,
-            timeout=settings.spapi_timeout_seconds,
+            timeout=config.timeout_seconds,
             retry=retry,
         )
         self.sellers = SellersApi(self.transport)
@@ -82,7 +82,7 @@ class SpApiClient:
             clock=clock,
             wall_clock=wall_clock,
         )
-        self.reports = ReportsApi(self.transport, http, timeout=settings.spapi_timeout_seconds)
+        self.reports = ReportsApi(self.transport, http, timeout=config.timeout_seconds)
         self._lister = OrderLister(self.orders, self.orders_v0, self.state, clock=clock)
 
     @property
@@ -145,3 +145,28 @@ class SpApiClient:
         )
         async for group in group_by_order(rows):
             yield normalize.from_report_rows(group)
+
+
+@dataclass(frozen=True, slots=True)
+class SpApiApp:
+    """KeyBuzz's SP-API application at run time: its configuration, the HTTP client it talks
+    through, and every connection's rate-limit buckets and tokens. One per process."""
+
+    http: httpx.AsyncClient
+    config: SpApiConfig
+    registry: ConnectionRegistry
+
+    def client(
+        self, *, region: Region, refresh_token: SecretStr, connection_key: str
+    ) -> SpApiClient:
+        return SpApiClient(
+            self.http,
+            self.config,
+            region=region,
+            refresh_token=refresh_token,
+            connection_key=connection_key,
+            registry=self.registry,
+        )
+
+    def lwa(self) -> LwaClient:
+        return LwaClient(self.http, self.config)

@@ -26,7 +26,7 @@ from keybuzz.amazon.lwa import Clock
 from keybuzz.amazon.orders_v0 import GetOrdersPage, GetOrdersPosition, OrdersV0Api
 from keybuzz.amazon.orders_v2026 import OrdersV2026Api, SearchPosition
 from keybuzz.amazon.registry import ConnectionState
-from keybuzz.orders.schemas import OrderRecord
+from keybuzz.orders.records import OrderRecord
 
 logger = logging.getLogger("keybuzz.amazon")
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.errors import (
     AmazonAppCredentialsInvalid,
     AmazonAuthorizationCodeInvalid,
@@ -32,7 +33,6 @@ from keybuzz.amazon.errors import (
 from keybuzz.amazon.models_common import AmazonModel
 from keybuzz.amazon.regions import LWA_TOKEN_URL
 from keybuzz.amazon.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, TRANSIENT_ERRORS, RetryPolicy
-from keybuzz.config import Settings
 
 logger = logging.getLogger("keybuzz.amazon")
 
@@ -61,20 +61,20 @@ class _LwaErrorBody(AmazonModel):
 
 
 class LwaClient:
-    """The LWA token endpoint for KeyBuzz's app (client id and secret from the settings)."""
+    """The LWA token endpoint for KeyBuzz's app (its client id and secret)."""
 
     def __init__(
         self,
         http: httpx.AsyncClient,
-        settings: Settings,
+        config: SpApiConfig,
         *,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._http = http
-        self._url = settings.lwa_token_url or LWA_TOKEN_URL
-        self._client_id = settings.lwa_client_id
-        self._client_secret = settings.lwa_client_secret
-        self._timeout = httpx.Timeout(settings.spapi_timeout_seconds)
+        self._url = config.lwa_token_url or LWA_TOKEN_URL
+        self._client_id = config.lwa_client_id
+        self._client_secret = config.lwa_client_secret
+        self._timeout = httpx.Timeout(config.timeout_seconds)
         self._retry = retry
 
     async def exchange_authorization_code(self, *, code: str, redirect_uri: str) -> LwaGrant:

@@ -16,8 +16,7 @@ from keybuzz.amazon import models_v0, models_v2026
 from keybuzz.amazon.errors import AmazonMalformedResponse
 from keybuzz.amazon.flatfile import OrderReportRow
 from keybuzz.amazon.regions import marketplace_by_sales_channel
-from keybuzz.orders.models import DeliveryStatus, OrderStatus
-from keybuzz.orders.schemas import ItemRecord, OrderRecord
+from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
 
 MARKETPLACE = "amazon"
 

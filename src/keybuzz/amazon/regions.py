@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlencode
 
-from keybuzz.config import Settings
+from keybuzz.amazon.config import SpApiConfig
 
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 CONSENT_PATH = "/apps/authorize/consent"
@@ -126,17 +126,17 @@ class Endpoints:
     seller_central: str
 
 
-def endpoints(settings: Settings, region: Region) -> Endpoints:
-    hosts = SANDBOX_HOSTS if settings.spapi_sandbox else SPAPI_HOSTS
+def endpoints(config: SpApiConfig, region: Region) -> Endpoints:
+    hosts = SANDBOX_HOSTS if config.sandbox else SPAPI_HOSTS
     return Endpoints(
-        spapi=(settings.spapi_endpoint or hosts[region]).rstrip("/"),
-        lwa_token_url=settings.lwa_token_url or LWA_TOKEN_URL,
-        seller_central=(settings.seller_central_url or REGION_SELLER_CENTRAL[region]).rstrip("/"),
+        spapi=(config.spapi_endpoint or hosts[region]).rstrip("/"),
+        lwa_token_url=config.lwa_token_url or LWA_TOKEN_URL,
+        seller_central=(config.seller_central_url or REGION_SELLER_CENTRAL[region]).rstrip("/"),
     )
 
 
 def consent_url(
-    settings: Settings,
+    config: SpApiConfig,
     region: Region,
     *,
     state: str,
@@ -146,16 +146,16 @@ def consent_url(
     """Seller Central's consent page for KeyBuzz's app (website authorization workflow).
 
     ``marketplace_id`` picks that marketplace's Seller Central (e.g. Amazon.nl's own host);
-    ``KEYBUZZ_SELLER_CENTRAL_URL`` still wins over it.
+    ``seller_central_url`` (``KEYBUZZ_SELLER_CENTRAL_URL``) still wins over it.
     """
-    base = endpoints(settings, region).seller_central
-    if marketplace_id is not None and settings.seller_central_url is None:
+    base = endpoints(config, region).seller_central
+    if marketplace_id is not None and config.seller_central_url is None:
         base = marketplace(marketplace_id).seller_central
     params = {
-        "application_id": settings.spapi_application_id,
+        "application_id": config.application_id,
         "state": state,
         "redirect_uri": redirect_uri,
     }
-    if settings.spapi_app_draft:
+    if config.app_draft:
         params["version"] = "beta"
     return f"{base}{CONSENT_PATH}?{urlencode(params)}"

@@ -1,6 +1,7 @@
 """Per-connection state that must outlive one client object: Amazon's quotas are per seller
 and app, so the rate-limit buckets (and the tokens) of a connection live here, keyed by its
-``connection_key``, not in a client built for one job."""
+``connection_key``, not in a client built for one job. The process's ``Runtime`` holds the one
+registry every client of the process shares (``SpApiApp.registry``)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,3 @@ class ConnectionRegistry:
 
     def __len__(self) -> int:
         return len(self._states)
-
-
-REGISTRY = ConnectionRegistry()
-"""The process-wide default; the app may hold its own for its lifespan."""

@@ -27,7 +27,7 @@ async def check_one(runtime: Runtime, tenant_id: TenantId) -> ConnectionRead | N
     try:
         async with transaction(runtime.sessionmaker) as session:
             store = runtime.secrets.store(session)
-            return await service.check_connection(session, runtime, store, tenant_id)
+            return await service.check_connection(session, runtime.amazon, store, tenant_id)
     except SecretStoreUnavailable:
         logger.warning("connection check of %s skipped: secret store unavailable", tenant_id)
         return None

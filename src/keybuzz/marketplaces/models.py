@@ -4,11 +4,11 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from keybuzz.db import Base, TimestampMixin
+from keybuzz.db import UUID7_DEFAULT, Base, TimestampMixin, pg_enum
 
 
 class ConnectionStatus(enum.StrEnum):
@@ -25,19 +25,13 @@ class MarketplaceConnection(TimestampMixin, Base):
     __tablename__ = "marketplace_connections"
     __table_args__ = (UniqueConstraint("tenant_id", "marketplace"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=UUID7_DEFAULT)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     marketplace: Mapped[str] = mapped_column(String(32))
     region: Mapped[str | None] = mapped_column(String(8))
     selling_partner_id: Mapped[str | None] = mapped_column(String(64))
     marketplace_ids: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
-    status: Mapped[ConnectionStatus] = mapped_column(
-        Enum(
-            ConnectionStatus,
-            name="connection_status",
-            values_callable=lambda members: [m.value for m in members],
-        )
-    )
+    status: Mapped[ConnectionStatus] = mapped_column(pg_enum(ConnectionStatus, "connection_status"))
     status_reason: Mapped[str | None] = mapped_column(Text)
     connected_at: Mapped[dt.datetime | None]
     last_checked_at: Mapped[dt.datetime | None]
@@ -49,7 +43,7 @@ class OAuthState(Base):
 
     __tablename__ = "oauth_states"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=UUID7_DEFAULT)
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
     binding_hash: Mapped[str] = mapped_column(
         String(64), comment="Hash of the cookie given to the browser that started the consent."

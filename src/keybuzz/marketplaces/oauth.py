@@ -18,12 +18,14 @@ from urllib.parse import unquote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.amazon.client import SpApiApp
+from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.errors import (
     AmazonAppCredentialsInvalid,
     AmazonAuthorizationRevoked,
     AmazonUnavailable,
 )
-from keybuzz.amazon.lwa import LwaClient, LwaGrant
+from keybuzz.amazon.lwa import LwaGrant
 from keybuzz.amazon.regions import MARKETPLACES, Region, consent_url, region_of
 from keybuzz.config import Settings
 from keybuzz.errors import InvalidInput, KeyBuzzError
@@ -32,11 +34,11 @@ from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection,
 from keybuzz.marketplaces.schemas import OAuthStart, OAuthStarted
 from keybuzz.marketplaces.service import (
     AMAZON,
-    REASON_APP_CREDENTIALS,
-    mark,
+    ConnectionFailure,
+    connection_failure,
+    record_failure,
     verify_with_amazon,
 )
-from keybuzz.runtime import Runtime
 from keybuzz.secrets import (
     AmazonSpapiSecret,
     SecretConflict,
@@ -62,7 +64,6 @@ class OAuthFailure(KeyBuzzError):
     status = 400
     code = "oauth_failed"
     title = "The Amazon connection could not be completed"
-    keeps_changes = True
 
 
 class OAuthStateInvalid(OAuthFailure):
@@ -136,7 +137,11 @@ class StartedConsent:
 
 
 async def start(
-    session: AsyncSession, settings: Settings, tenant_id: TenantId, request: OAuthStart
+    session: AsyncSession,
+    config: SpApiConfig,
+    redirect_uri: str,
+    tenant_id: TenantId,
+    request: OAuthStart,
 ) -> StartedConsent:
     region = _region(request)
     return_path = safe_return_path(request.return_path)
@@ -172,10 +177,10 @@ async def start(
         )
     await session.flush()
     url = consent_url(
-        settings,
+        config,
         region,
         state=state,
-        redirect_uri=redirect_uri(settings),
+        redirect_uri=redirect_uri,
         marketplace_id=request.marketplace_id,
     )
     return StartedConsent(OAuthStarted(auth_url=url, expires_at=expires_at), binding)
@@ -213,10 +218,31 @@ async def _consume_state(session: AsyncSession, params: CallbackParams) -> OAuth
 
 
 async def complete(
-    session: AsyncSession, runtime: Runtime, store: SecretStore, params: CallbackParams
+    session: AsyncSession,
+    amazon: SpApiApp,
+    store: SecretStore,
+    params: CallbackParams,
+    redirect_uri: str,
 ) -> str:
-    """Finish a consent; returns the path to send the browser to."""
+    """Finish a consent; returns the path to send the browser to. On a failure, raised once the
+    rest is rolled back, the state stays used and the connection says what the failure means."""
     state = await _consume_state(session, params)
+    try:
+        async with session.begin_nested():
+            return await _connect(session, amazon, store, state, params, redirect_uri)
+    except ConnectionFailure as failure:
+        await record_failure(session, failure)
+        raise
+
+
+async def _connect(
+    session: AsyncSession,
+    amazon: SpApiApp,
+    store: SecretStore,
+    state: OAuthState,
+    params: CallbackParams,
+    redirect_uri: str,
+) -> str:
     tenant_id = TenantId(state.tenant_id)
     if params.error:
         description = params.error_description or "The seller did not consent."
@@ -231,7 +257,7 @@ async def complete(
         )
     connection = await repository.get_connection(session, tenant_id, AMAZON)
     assert connection is not None, "a connection row is created with every state"
-    grant = await _exchange_code(session, runtime, connection, params.code)
+    grant = await _exchange_code(amazon, tenant_id, params.code, redirect_uri)
     region = Region(state.region)
     secret = AmazonSpapiSecret(
         refresh_token=grant.refresh_token,
@@ -240,27 +266,25 @@ async def complete(
         authorized_at=dt.datetime.now(dt.UTC),
     )
     await _store_secret(store, tenant_id, secret)
-    await _record_connected(session, runtime, connection, secret, region)
+    await _record_connected(session, amazon, connection, secret, region)
     logger.info("tenant %s connected Amazon seller %s", tenant_id, params.selling_partner_id)
     return state.return_path
 
 
 async def _exchange_code(
-    session: AsyncSession, runtime: Runtime, connection: MarketplaceConnection, code: str
+    amazon: SpApiApp, tenant_id: TenantId, code: str, redirect_uri: str
 ) -> LwaGrant:
-    lwa = LwaClient(runtime.http, runtime.settings)
     try:
-        return await lwa.exchange_authorization_code(
-            code=code, redirect_uri=redirect_uri(runtime.settings)
-        )
+        return await amazon.lwa().exchange_authorization_code(code=code, redirect_uri=redirect_uri)
     except AmazonAuthorizationRevoked as error:
         raise OAuthAmazonFailed(
             "Amazon refused the authorization code (expired after 5 minutes, or already used). "
             "Start the connection again."
         ) from error
     except AmazonAppCredentialsInvalid as error:
-        await mark(session, connection, ConnectionStatus.ERROR, REASON_APP_CREDENTIALS)
-        raise OAuthAmazonFailed(REASON_APP_CREDENTIALS) from error
+        failure = connection_failure(error, tenant_id)
+        assert failure is not None
+        raise failure from error
     except AmazonUnavailable as error:
         raise OAuthAmazonFailed(
             "Amazon could not be reached. Start the connection again."
@@ -285,7 +309,7 @@ async def _store_secret(store: SecretStore, tenant_id: TenantId, secret: AmazonS
 
 async def _record_connected(
     session: AsyncSession,
-    runtime: Runtime,
+    amazon: SpApiApp,
     connection: MarketplaceConnection,
     secret: AmazonSpapiSecret,
     region: Region,
@@ -297,4 +321,4 @@ async def _record_connected(
         selling_partner_id=secret.selling_partner_id,
         connected_at=dt.datetime.now(dt.UTC),
     )
-    await verify_with_amazon(session, runtime, connection, secret, list_marketplaces=True)
+    await verify_with_amazon(session, amazon, connection, secret, list_marketplaces=True)

@@ -6,15 +6,12 @@ from fastapi import APIRouter, Cookie, Query, Response
 from fastapi.responses import RedirectResponse
 
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
-from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated, problem_responses
+from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
 from keybuzz.marketplaces import oauth, service
 from keybuzz.marketplaces.oauth import BINDING_COOKIE, CallbackParams, OAuthFailure
 from keybuzz.marketplaces.schemas import ConnectionList, ConnectionRead, OAuthStart, OAuthStarted
-from keybuzz.marketplaces.service import (
-    AmazonConnectionFailing,
-    AmazonReconnectRequired,
-    ConnectionNotFound,
-)
+from keybuzz.marketplaces.service import ConnectionFailure, ConnectionNotFound
+from keybuzz.problems import problem_responses
 from keybuzz.ui import pages
 
 router = APIRouter(prefix="/api/v1/marketplaces", tags=["marketplaces"])
@@ -49,7 +46,9 @@ async def start_oauth(
     request: OAuthStart,
     response: Response,
 ) -> OAuthStarted:
-    started = await oauth.start(session, runtime.settings, tenant, request)
+    started = await oauth.start(
+        session, runtime.amazon.config, oauth.redirect_uri(runtime.settings), tenant, request
+    )
     response.set_cookie(
         BINDING_COOKIE,
         started.browser_binding,
@@ -85,9 +84,11 @@ async def oauth_callback(
     )
     response: Response
     try:
-        path = await oauth.complete(session, runtime, store, params)
+        path = await oauth.complete(
+            session, runtime.amazon, store, params, oauth.redirect_uri(runtime.settings)
+        )
         response = RedirectResponse(path, status_code=303, headers=pages.SECURITY_HEADERS)
-    except (OAuthFailure, AmazonReconnectRequired, AmazonConnectionFailing) as failure:
+    except (OAuthFailure, ConnectionFailure) as failure:
         response = pages.oauth_failed(failure)
     response.delete_cookie(BINDING_COOKIE, path=_COOKIE_PATH)
     return response
@@ -102,7 +103,7 @@ async def oauth_callback(
 async def check_connection(
     session: SessionDep, runtime: RuntimeDep, store: SecretStoreDep, tenant: TenantDep
 ) -> ConnectionRead:
-    return await service.check_connection(session, runtime, store, tenant)
+    return await service.check_connection(session, runtime.amazon, store, tenant)
 
 
 @router.delete(
@@ -112,6 +113,6 @@ async def check_connection(
     responses=problem_responses(ConnectionNotFound, *_AUTH_PROBLEMS),
 )
 async def disconnect(
-    session: SessionDep, store: SecretStoreDep, tenant: TenantDep
+    session: SessionDep, runtime: RuntimeDep, store: SecretStoreDep, tenant: TenantDep
 ) -> ConnectionRead:
-    return await service.disconnect(session, store, tenant)
+    return await service.disconnect(session, store, runtime.amazon.registry, tenant)

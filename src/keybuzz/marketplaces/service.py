@@ -1,8 +1,12 @@
 """Amazon connections whose status never lies.
 
 A connection is CONNECTED only while its secret exists and its last use or check succeeded.
-Every path that finds the secret missing or rejected flips it to NEEDS_RECONNECT with the
-reason, in the same transaction that records the failure (errors marked ``keeps_changes``).
+Whatever finds the secret missing or unusable, or Amazon refusing the authorization, raises a
+``ConnectionFailure`` that names the status the connection now has (``connection_failure`` is
+the one place that reads Amazon's and the secret store's errors that way). ``record_failure``
+writes it on the connection: in the unit of work that met it when that one goes on (a check, an
+OAuth callback), or, through ``record_failure_apart``, in a transaction of its own while the
+failing unit of work rolls back everything it did.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from keybuzz.amazon.client import SpApiClient
+from keybuzz.amazon.client import SpApiApp, SpApiClient
 from keybuzz.amazon.errors import (
     AmazonAccessDenied,
     AmazonAppCredentialsInvalid,
@@ -22,8 +27,9 @@ from keybuzz.amazon.errors import (
     AmazonUnavailable,
 )
 from keybuzz.amazon.regions import MARKETPLACES, Region
-from keybuzz.amazon.registry import REGISTRY
-from keybuzz.errors import Conflict, NotFound, ServiceUnavailable
+from keybuzz.amazon.registry import ConnectionRegistry
+from keybuzz.db import transaction
+from keybuzz.errors import Conflict, KeyBuzzError, NotFound, ServiceUnavailable
 from keybuzz.marketplaces import repository
 from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection
 from keybuzz.marketplaces.schemas import (
@@ -32,7 +38,6 @@ from keybuzz.marketplaces.schemas import (
     ConnectionRead,
     MarketplaceRead,
 )
-from keybuzz.runtime import Runtime
 from keybuzz.secrets import (
     AmazonSpapiSecret,
     MissingSecret,
@@ -73,23 +78,52 @@ REASON_SECRET_UNUSABLE = (
 )
 
 
-class AmazonNotConnected(Conflict):
-    code = "amazon_not_connected"
-    title = "Amazon is not connected"
+class ConnectionFailure(KeyBuzzError):
+    """The tenant's Amazon connection cannot be used now; ``connection_status`` is what the
+    connection is from now on, the detail is its reason."""
+
+    connection_status: ClassVar[ConnectionStatus]
+
+    def __init__(
+        self,
+        tenant_id: TenantId,
+        reason: str,
+        *,
+        action: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(reason, action=action, headers=headers)
+        self.tenant_id = tenant_id
+        self.reason = reason
 
 
-class AmazonReconnectRequired(Conflict):
+class AmazonReconnectRequired(ConnectionFailure, Conflict):
     code = "amazon_reconnect_required"
     title = "The Amazon account must be connected again"
-    keeps_changes = True
+    connection_status = ConnectionStatus.NEEDS_RECONNECT
+
+    def __init__(self, tenant_id: TenantId, reason: str) -> None:
+        super().__init__(tenant_id, reason, action=_action_dump("reconnect"))
 
 
-class AmazonConnectionFailing(ServiceUnavailable):
-    """Amazon cannot be used right now for a reason the seller cannot fix (app, network)."""
+class AmazonConnectionFailing(ConnectionFailure, ServiceUnavailable):
+    """Amazon cannot be used right now for a reason the seller cannot fix (app, key)."""
 
     code = "amazon_unavailable"
     title = "Amazon cannot be reached with this connection right now"
-    keeps_changes = True
+    connection_status = ConnectionStatus.ERROR
+
+
+class AmazonUnreachable(AmazonConnectionFailing):
+    """Amazon did not answer: nothing is wrong with the connection, a later try may work."""
+
+    def __init__(self, tenant_id: TenantId) -> None:
+        super().__init__(tenant_id, REASON_UNREACHABLE, headers={"Retry-After": "60"})
+
+
+class AmazonNotConnected(Conflict):
+    code = "amazon_not_connected"
+    title = "Amazon is not connected"
 
 
 class ConnectionNotFound(NotFound):
@@ -104,6 +138,47 @@ class UsableConnection:
     region: Region
 
 
+def connection_failure(error: Exception, tenant_id: TenantId) -> ConnectionFailure | None:
+    """What an error from Amazon or the secret store means for the tenant's connection, if
+    anything: the one place that reads them that way."""
+    match error:
+        case ConnectionFailure():
+            return error
+        case AmazonAuthorizationRevoked():
+            return AmazonReconnectRequired(tenant_id, REASON_REVOKED)
+        case AmazonAccessDenied():
+            return AmazonReconnectRequired(tenant_id, REASON_ACCESS_DENIED)
+        case AmazonAppCredentialsInvalid():
+            return AmazonConnectionFailing(tenant_id, REASON_APP_CREDENTIALS)
+        case AmazonUnavailable():
+            return AmazonUnreachable(tenant_id)
+        case SecretKeyUnknown() | SecretAccessDenied() | SecretStoreMisconfigured():
+            return AmazonConnectionFailing(tenant_id, REASON_SECRET_UNUSABLE)
+        case SecretUnreadable():
+            return AmazonReconnectRequired(tenant_id, REASON_SECRET_MISSING)
+    return None
+
+
+async def record_failure(
+    session: AsyncSession, failure: ConnectionFailure
+) -> MarketplaceConnection | None:
+    """Write a failure on the tenant's Amazon connection (in ``session``'s unit of work)."""
+    connection = await repository.get_connection(session, failure.tenant_id, AMAZON)
+    if connection is None:
+        return None
+    return await mark(session, connection, failure.connection_status, failure.reason)
+
+
+async def record_failure_apart(
+    sessionmaker: async_sessionmaker[AsyncSession], failure: ConnectionFailure
+) -> None:
+    """``record_failure`` in a transaction of its own: the unit of work that met the failure
+    rolls back, what the failure means for the connection stays. Call it once that unit of
+    work has ended, so that no lock it held is waited for."""
+    async with transaction(sessionmaker) as session:
+        await record_failure(session, failure)
+
+
 def start_action(kind: str = "connect") -> ConnectionAction:
     verb = "Connect" if kind == "connect" else "Reconnect"
     return ConnectionAction(
@@ -113,6 +188,10 @@ def start_action(kind: str = "connect") -> ConnectionAction:
         method="POST",
         href=START_OAUTH_PATH,
     )
+
+
+def _action_dump(kind: str) -> dict[str, str]:
+    return start_action(kind).model_dump(by_alias=True, exclude_none=True)
 
 
 def _action(connection: MarketplaceConnection) -> ConnectionAction | None:
@@ -185,103 +264,88 @@ async def list_connections(
 ) -> ConnectionList:
     """The tenant's connections; a CONNECTED one whose secret vanished is corrected first."""
     connections = await repository.list_connections(session, tenant_id)
-    for connection in connections:
+    for index, connection in enumerate(connections):
         if connection.status is ConnectionStatus.CONNECTED:
             try:
                 present = await store.exists(tenant_id, SecretName.AMAZON_SPAPI)
             except SecretStoreUnavailable:
                 continue
             if not present:
-                await mark(
-                    session, connection, ConnectionStatus.NEEDS_RECONNECT, REASON_SECRET_MISSING
+                corrected = await record_failure(
+                    session, AmazonReconnectRequired(tenant_id, REASON_SECRET_MISSING)
                 )
+                connections[index] = corrected or connection
     return ConnectionList(items=[to_read(connection) for connection in connections])
 
 
 async def disconnect(
-    session: AsyncSession, store: SecretStore, tenant_id: TenantId
+    session: AsyncSession, store: SecretStore, registry: ConnectionRegistry, tenant_id: TenantId
 ) -> ConnectionRead:
     """Forget the authorization (the secret), keep the orders, say DISCONNECTED."""
     connection = await repository.get_connection(session, tenant_id, AMAZON)
     if connection is None:
         raise ConnectionNotFound("This tenant has no Amazon connection.")
     await store.delete(tenant_id, SecretName.AMAZON_SPAPI)
-    REGISTRY.forget(connection_key(connection))
+    registry.forget(connection_key(connection))
     connection = await mark(
         session, connection, ConnectionStatus.DISCONNECTED, "Disconnected by the tenant."
     )
     return to_read(connection)
 
 
-async def _read_secret(
-    session: AsyncSession, store: SecretStore, connection: MarketplaceConnection
-) -> AmazonSpapiSecret:
-    """The stored authorization; a missing or unusable one flips the status before raising."""
+async def _read_secret(store: SecretStore, connection: MarketplaceConnection) -> AmazonSpapiSecret:
+    """The stored authorization, or the ``ConnectionFailure`` its absence means."""
     tenant_id = TenantId(connection.tenant_id)
     try:
         found = await read_amazon_spapi(store, tenant_id)
-    except (SecretKeyUnknown, SecretAccessDenied, SecretStoreMisconfigured) as error:
-        await mark(session, connection, ConnectionStatus.ERROR, REASON_SECRET_UNUSABLE)
-        raise AmazonConnectionFailing(REASON_SECRET_UNUSABLE) from error
-    except SecretUnreadable as error:
-        await mark(session, connection, ConnectionStatus.NEEDS_RECONNECT, REASON_SECRET_MISSING)
-        raise _reconnect_required(REASON_SECRET_MISSING) from error
+    except (SecretUnreadable, SecretAccessDenied, SecretStoreMisconfigured) as error:
+        raise _failure(error, tenant_id) from error
     if isinstance(found, MissingSecret):
-        await mark(session, connection, ConnectionStatus.NEEDS_RECONNECT, REASON_SECRET_MISSING)
-        raise _reconnect_required(REASON_SECRET_MISSING)
+        raise AmazonReconnectRequired(tenant_id, REASON_SECRET_MISSING)
     return found.value
 
 
-def _reconnect_required(reason: str) -> AmazonReconnectRequired:
-    return AmazonReconnectRequired(
-        reason, action=start_action("reconnect").model_dump(by_alias=True, exclude_none=True)
-    )
+def _failure(error: Exception, tenant_id: TenantId) -> ConnectionFailure:
+    failure = connection_failure(error, tenant_id)
+    assert failure is not None, f"{type(error).__name__} says nothing of the connection"
+    return failure
 
 
 def not_connected() -> AmazonNotConnected:
     return AmazonNotConnected(
         "This tenant has no connected Amazon account. Connect it first: POST "
         f"{START_OAUTH_PATH}, then open the returned authUrl in the seller's browser.",
-        action=start_action("connect").model_dump(by_alias=True, exclude_none=True),
+        action=_action_dump("connect"),
     )
 
 
 async def verify_with_amazon(
     session: AsyncSession,
-    runtime: Runtime,
+    amazon: SpApiApp,
     connection: MarketplaceConnection,
     secret: AmazonSpapiSecret,
     *,
     list_marketplaces: bool,
 ) -> MarketplaceConnection:
-    """Use the authorization once; record the outcome as the connection's status."""
-    client = amazon_client(runtime, connection, secret.refresh_token)
+    """Use the authorization once: the connection is CONNECTED, or a ``ConnectionFailure``."""
+    client = amazon_client(amazon, connection, secret.refresh_token)
+    values: dict[str, object] = {}
     try:
         if list_marketplaces:
             participations = await client.sellers.get_marketplace_participations()
-            marketplace_ids = [
+            values["marketplace_ids"] = [
                 p.marketplace.id for p in participations if p.participation.is_participating
             ]
         else:
             await client.check_credentials()
-    except (AmazonAuthorizationRevoked, AmazonAccessDenied) as error:
-        reason = (
-            REASON_REVOKED
-            if isinstance(error, AmazonAuthorizationRevoked)
-            else REASON_ACCESS_DENIED
-        )
-        await mark(session, connection, ConnectionStatus.NEEDS_RECONNECT, reason)
-        raise _reconnect_required(reason) from error
-    except AmazonAppCredentialsInvalid as error:
-        await mark(session, connection, ConnectionStatus.ERROR, REASON_APP_CREDENTIALS)
-        raise AmazonConnectionFailing(REASON_APP_CREDENTIALS) from error
-    except AmazonUnavailable as error:
-        await mark(session, connection, ConnectionStatus.ERROR, REASON_UNREACHABLE)
-        raise AmazonConnectionFailing(REASON_UNREACHABLE, headers={"Retry-After": "60"}) from error
-    values: dict[str, object] = {}
-    if list_marketplaces:
-        values["marketplace_ids"] = marketplace_ids
-    connection = await repository.update_connection(
+    except (
+        AmazonAuthorizationRevoked,
+        AmazonAccessDenied,
+        AmazonAppCredentialsInvalid,
+        AmazonUnavailable,
+    ) as error:
+        raise _failure(error, TenantId(connection.tenant_id)) from error
+    return await repository.update_connection(
         session,
         connection,
         status=ConnectionStatus.CONNECTED,
@@ -289,15 +353,12 @@ async def verify_with_amazon(
         last_checked_at=_now(),
         **values,
     )
-    return connection
 
 
 def amazon_client(
-    runtime: Runtime, connection: MarketplaceConnection, refresh_token: SecretStr
+    amazon: SpApiApp, connection: MarketplaceConnection, refresh_token: SecretStr
 ) -> SpApiClient:
-    return SpApiClient(
-        runtime.http,
-        runtime.settings,
+    return amazon.client(
         region=Region(connection.region or Region.EU),
         refresh_token=refresh_token,
         connection_key=connection_key(connection),
@@ -310,9 +371,9 @@ def connection_key(connection: MarketplaceConnection) -> str:
 
 
 async def require_connected(
-    session: AsyncSession, runtime: Runtime, store: SecretStore, tenant_id: TenantId
+    session: AsyncSession, amazon: SpApiApp, store: SecretStore, tenant_id: TenantId
 ) -> UsableConnection:
-    """The tenant's Amazon connection, proven usable now, or a 409 that says what to do."""
+    """The tenant's Amazon connection, proven usable now; else a 409 that says what to do."""
     connection = await repository.get_connection(session, tenant_id, AMAZON)
     if connection is None or connection.status in (
         ConnectionStatus.PENDING,
@@ -320,16 +381,16 @@ async def require_connected(
     ):
         raise not_connected()
     if connection.status is ConnectionStatus.NEEDS_RECONNECT:
-        raise _reconnect_required(connection.status_reason or REASON_SECRET_MISSING)
-    secret = await _read_secret(session, store, connection)
+        raise AmazonReconnectRequired(tenant_id, connection.status_reason or REASON_SECRET_MISSING)
+    secret = await _read_secret(store, connection)
     connection = await verify_with_amazon(
-        session, runtime, connection, secret, list_marketplaces=False
+        session, amazon, connection, secret, list_marketplaces=False
     )
     return UsableConnection(connection, secret.refresh_token, Region(connection.region or "EU"))
 
 
 async def check_connection(
-    session: AsyncSession, runtime: Runtime, store: SecretStore, tenant_id: TenantId
+    session: AsyncSession, amazon: SpApiApp, store: SecretStore, tenant_id: TenantId
 ) -> ConnectionRead:
     """Verify a connection end to end (secret, token, marketplaces) and record what was found."""
     connection = await repository.get_connection(session, tenant_id, AMAZON)
@@ -340,10 +401,10 @@ async def check_connection(
         if not exists:
             return to_read(connection)
     try:
-        secret = await _read_secret(session, store, connection)
+        secret = await _read_secret(store, connection)
         connection = await verify_with_amazon(
-            session, runtime, connection, secret, list_marketplaces=True
+            session, amazon, connection, secret, list_marketplaces=True
         )
-    except (AmazonReconnectRequired, AmazonConnectionFailing):
-        await session.refresh(connection)
+    except ConnectionFailure as failure:
+        connection = await record_failure(session, failure) or connection
     return to_read(connection)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -9,7 +8,6 @@ from typing import Any
 from sqlalchemy import (
     CheckConstraint,
     Computed,
-    Enum,
     ForeignKey,
     Index,
     Numeric,
@@ -22,62 +20,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from keybuzz.db import Base, TimestampMixin
-
-
-class OrderStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    CONFIRMED = "CONFIRMED"
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    CANCELLED = "CANCELLED"
-    RETURNED = "RETURNED"
-
-
-class DeliveryStatus(enum.StrEnum):
-    PREPARING = "PREPARING"
-    SHIPPED = "SHIPPED"
-    IN_TRANSIT = "IN_TRANSIT"
-    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
-    DELIVERED = "DELIVERED"
-    DELAYED = "DELAYED"
-    LOST = "LOST"
-
-
-class SavStatus(enum.StrEnum):
-    """After-sales (service après-vente) state, owned by the helpdesk, never by a marketplace."""
-
-    NONE = "NONE"
-    OPEN = "OPEN"
-    IN_PROGRESS = "IN_PROGRESS"
-    RESOLVED = "RESOLVED"
-
-
-class SlaStatus(enum.StrEnum):
-    OK = "OK"
-    AT_RISK = "AT_RISK"
-    BREACHED = "BREACHED"
-
-
-# Orders in these states have nothing left to ship, so they can no longer breach the ship-by SLA.
-SLA_DONE_STATUSES = (
-    OrderStatus.SHIPPED,
-    OrderStatus.DELIVERED,
-    OrderStatus.CANCELLED,
-    OrderStatus.RETURNED,
-)
-
-UUID7_DEFAULT = text("keybuzz_uuid7()")
+from keybuzz.db import UUID7_DEFAULT, Base, TimestampMixin, pg_enum
+from keybuzz.orders.records import DeliveryStatus, OrderStatus, SavStatus
 
 # Lower-cased text an agent may search for: ids, references, buyer name and email.
 SEARCH_TEXT_SQL = (
     "lower(external_order_id || ' ' || order_ref || ' ' || coalesce(customer_name, '') || ' ' "
     "|| coalesce(customer_email, ''))"
 )
-
-
-def _pg_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(enum_class, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 class Order(TimestampMixin, Base):
@@ -139,15 +89,12 @@ class Order(TimestampMixin, Base):
     order_date: Mapped[dt.datetime]
     currency: Mapped[str | None] = mapped_column(String(3))
     total_amount: Mapped[Decimal | None] = mapped_column(Numeric())
-    order_status: Mapped[OrderStatus] = mapped_column(_pg_enum(OrderStatus, "order_status"))
+    order_status: Mapped[OrderStatus] = mapped_column(pg_enum(OrderStatus, "order_status"))
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(
-        _pg_enum(DeliveryStatus, "delivery_status")
+        pg_enum(DeliveryStatus, "delivery_status")
     )
     sav_status: Mapped[SavStatus] = mapped_column(
-        _pg_enum(SavStatus, "sav_status"), server_default=SavStatus.NONE.value
-    )
-    sla_status: Mapped[SlaStatus] = mapped_column(
-        _pg_enum(SlaStatus, "sla_status"), server_default=SlaStatus.OK.value
+        pg_enum(SavStatus, "sav_status"), server_default=SavStatus.NONE.value
     )
     carrier: Mapped[str | None] = mapped_column(Text)
     tracking_code: Mapped[str | None] = mapped_column(Text)

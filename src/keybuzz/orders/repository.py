@@ -18,6 +18,7 @@ from sqlalchemy import (
     delete,
     func,
     literal_column,
+    not_,
     or_,
     select,
     tuple_,
@@ -26,19 +27,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.orders.models import (
-    SLA_DONE_STATUSES,
+from keybuzz.orders.models import Order, OrderItem
+from keybuzz.orders.records import (
+    AT_RISK_WINDOW,
+    TO_SHIP_STATUSES,
     DeliveryStatus,
-    Order,
-    OrderItem,
     OrderStatus,
     SavStatus,
     SlaStatus,
 )
 from keybuzz.tenants.models import TenantId
-
-AT_RISK_WINDOW = dt.timedelta(hours=24)
-_OPEN_STATUSES = [s for s in OrderStatus if s not in SLA_DONE_STATUSES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,34 +69,28 @@ class OrderQuery:
     after: tuple[dt.datetime, uuid.UUID] | None = None
 
 
-def sla_status_expression() -> ColumnElement[str]:
-    """SLA as of now: open orders past their ship-by date are breached, within 24 h at risk."""
-    return case(
-        (
-            or_(Order.order_status.in_(SLA_DONE_STATUSES), Order.latest_ship_date.is_(None)),
-            SlaStatus.OK.value,
-        ),
-        (Order.latest_ship_date < func.now(), SlaStatus.BREACHED.value),
-        (Order.latest_ship_date < func.now() + AT_RISK_WINDOW, SlaStatus.AT_RISK.value),
-        else_=SlaStatus.OK.value,
+def _sla_conditions() -> dict[SlaStatus, ColumnElement[bool]]:
+    """The SLA rule (``SlaStatus``), once, as SQL: each status's condition, as of now."""
+    to_ship = and_(Order.order_status.in_(TO_SHIP_STATUSES), Order.latest_ship_date.is_not(None))
+    breached = and_(to_ship, Order.latest_ship_date < func.now())
+    at_risk = and_(
+        to_ship,
+        Order.latest_ship_date >= func.now(),
+        Order.latest_ship_date < func.now() + AT_RISK_WINDOW,
     )
+    return {
+        SlaStatus.BREACHED: breached,
+        SlaStatus.AT_RISK: at_risk,
+        SlaStatus.OK: not_(or_(breached, at_risk)),
+    }
 
 
-def _sla_condition(status: SlaStatus) -> ColumnElement[bool]:
-    is_open = and_(Order.order_status.in_(_OPEN_STATUSES), Order.latest_ship_date.is_not(None))
-    if status is SlaStatus.BREACHED:
-        return and_(is_open, Order.latest_ship_date < func.now())
-    if status is SlaStatus.AT_RISK:
-        return and_(
-            is_open,
-            Order.latest_ship_date >= func.now(),
-            Order.latest_ship_date < func.now() + AT_RISK_WINDOW,
-        )
-    return or_(
-        Order.order_status.in_(SLA_DONE_STATUSES),
-        Order.latest_ship_date.is_(None),
-        Order.latest_ship_date >= func.now() + AT_RISK_WINDOW,
-    )
+SLA_CONDITIONS = _sla_conditions()
+SLA_STATUS = case(
+    (SLA_CONDITIONS[SlaStatus.BREACHED], SlaStatus.BREACHED.value),
+    (SLA_CONDITIONS[SlaStatus.AT_RISK], SlaStatus.AT_RISK.value),
+    else_=SlaStatus.OK.value,
+).label("sla_status")
 
 
 def _like_pattern(text: str) -> str:
@@ -117,7 +109,7 @@ def _search_condition(tenant_id: TenantId, q: str) -> ColumnElement[bool]:
     return Order.id.in_(by_text.union(by_sku))
 
 
-_INTERNAL_COLUMNS = {"search_text", "items_digest", "sla_status"}
+_INTERNAL_COLUMNS = {"search_text", "items_digest"}
 
 # Items travel inside the order row as JSON (one round trip per page); prices as text, exactly.
 _ITEMS_JSON = (
@@ -147,7 +139,7 @@ _ITEMS_JSON = (
 
 ORDER_COLUMNS: tuple[Any, ...] = (
     *(column for column in Order.__table__.c if column.name not in _INTERNAL_COLUMNS),
-    sla_status_expression().label("sla_status"),
+    SLA_STATUS,
     _ITEMS_JSON,
 )
 
@@ -165,7 +157,7 @@ def list_statement(tenant_id: TenantId, query: OrderQuery) -> Select[Any]:
     if query.sav_status:
         filters.append(Order.sav_status.in_(query.sav_status))
     if query.sla_status:
-        filters.append(or_(*(_sla_condition(status) for status in query.sla_status)))
+        filters.append(or_(*(SLA_CONDITIONS[status] for status in query.sla_status)))
     if query.date_from is not None:
         filters.append(Order.order_date >= query.date_from)
     if query.date_to is not None:

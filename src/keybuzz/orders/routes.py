@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from keybuzz.deps import SessionDep, TenantDep
-from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated, problem_responses
+from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
 from keybuzz.orders import service
 from keybuzz.orders.schemas import OrderListParams, OrderPage, OrderPatch, OrderRead, PurgeResult
 from keybuzz.orders.service import OrderNotFound, PurgeNotConfirmed
+from keybuzz.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

@@ -2,66 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from keybuzz.orders.models import DeliveryStatus, OrderStatus, SavStatus, SlaStatus
+from keybuzz.orders.records import DeliveryStatus, OrderStatus, SavStatus, SlaStatus
 from keybuzz.schemas import Money, Schema, UtcDateTime
 
 SortName = Literal["-orderDate", "orderDate", "-updatedAt", "updatedAt"]
-
-# --- The internal order model every writer produces (Amazon v0, v2026, reports, tests) --------
-
-
-@dataclass(slots=True, frozen=True, kw_only=True)
-class ItemRecord:
-    external_item_id: str
-    quantity: int
-    sku: str | None = None
-    asin: str | None = None
-    title: str | None = None
-    unit_price: Decimal | None = None
-
-
-@dataclass(slots=True, frozen=True, kw_only=True)
-class OrderRecord:
-    """One marketplace order, normalised. ``None`` means "this source did not say"."""
-
-    marketplace: str
-    external_order_id: str
-    order_date: dt.datetime
-    order_status: OrderStatus
-    external_updated_at: dt.datetime
-    order_ref: str | None = None
-    marketplace_id: str | None = None
-    customer_name: str | None = None
-    customer_email: str | None = None
-    currency: str | None = None
-    total_amount: Decimal | None = None
-    delivery_status: DeliveryStatus | None = None
-    carrier: str | None = None
-    tracking_code: str | None = None
-    shipping_address: dict[str, Any] | None = None
-    fulfillment_channel: str | None = None
-    latest_ship_date: dt.datetime | None = None
-    latest_delivery_date: dt.datetime | None = None
-    shipped_at: dt.datetime | None = None
-    delivered_at: dt.datetime | None = None
-    items: tuple[ItemRecord, ...] | None = field(default=None)
-    """The full item list, or ``None`` when this source carries no items (keep what is stored)."""
-
-
-@dataclass(slots=True, frozen=True)
-class UpsertResult:
-    orders_received: int
-    orders_written: int
-    items_written: int
-
-
-# --- API shapes -------------------------------------------------------------------------------
 
 
 class OrderItemRead(Schema):

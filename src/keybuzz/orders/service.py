@@ -13,16 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.errors import BadRequest, InvalidInput, NotFound
 from keybuzz.orders import repository, upsert
+from keybuzz.orders.records import OrderRecord
 from keybuzz.orders.repository import SORTS, OrderQuery, SortKey
-from keybuzz.orders.schemas import (
-    OrderListParams,
-    OrderPage,
-    OrderPatch,
-    OrderRead,
-    OrderRecord,
-    PurgeResult,
-    UpsertResult,
-)
+from keybuzz.orders.schemas import OrderListParams, OrderPage, OrderPatch, OrderRead, PurgeResult
+from keybuzz.orders.upsert import UpsertResult
 from keybuzz.tenants.models import TenantId
 
 MIN_SEARCH_LENGTH = 3

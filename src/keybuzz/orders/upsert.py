@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -26,10 +27,18 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import raw_connection
-from keybuzz.orders.schemas import ItemRecord, OrderRecord, UpsertResult
+from keybuzz.orders.records import ItemRecord, OrderRecord
 from keybuzz.tenants.models import TenantId
 
 BATCH_SIZE = 2000
+
+
+@dataclass(slots=True, frozen=True)
+class UpsertResult:
+    orders_received: int
+    orders_written: int
+    items_written: int
+
 
 # Columns merged with "keep the stored value when the source is silent".
 _OPTIONAL_ORDER_COLUMNS = (
@@ -87,16 +96,6 @@ CREATE TEMP TABLE kb_stage_items (
 _ANALYZE_STAGE = "ANALYZE kb_stage_orders; ANALYZE kb_stage_items;"
 _DROP_STAGE = "DROP TABLE kb_stage_orders; DROP TABLE kb_stage_items;"
 
-# Stored alongside the order for reference; the API recomputes it at read time.
-_SLA_AT_WRITE = """
-CASE
-    WHEN s.order_status NOT IN ('PENDING', 'CONFIRMED') OR s.latest_ship_date IS NULL THEN 'OK'
-    WHEN s.latest_ship_date < now() THEN 'BREACHED'
-    WHEN s.latest_ship_date < now() + interval '24 hours' THEN 'AT_RISK'
-    ELSE 'OK'
-END::sla_status
-"""
-
 
 def _merge_orders_sql() -> str:
     """Merge staged orders; note in the stage the id of each order written (and if it existed)."""
@@ -112,15 +111,13 @@ def _merge_orders_sql() -> str:
     ]
     return f"""
 WITH written AS (
-    INSERT INTO orders AS o (tenant_id, marketplace, external_order_id, {", ".join(columns)},
-                             sla_status)
+    INSERT INTO orders AS o (tenant_id, marketplace, external_order_id, {", ".join(columns)})
     SELECT %(tenant)s, s.marketplace, s.external_order_id,
-           {", ".join(f"s.{name}" for name in columns)}, {_SLA_AT_WRITE}
+           {", ".join(f"s.{name}" for name in columns)}
     FROM kb_stage_orders s
     ON CONFLICT (tenant_id, marketplace, external_order_id) DO UPDATE SET
         external_updated_at = EXCLUDED.external_updated_at,
         {", ".join(assignments)},
-        sla_status = EXCLUDED.sla_status,
         updated_at = now()
     WHERE EXCLUDED.external_updated_at > o.external_updated_at
        OR (EXCLUDED.external_updated_at = o.external_updated_at AND ({" OR ".join(changed)}))

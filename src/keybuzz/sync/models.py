@@ -5,11 +5,11 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from keybuzz.db import Base, TimestampMixin
+from keybuzz.db import UUID7_DEFAULT, Base, TimestampMixin, pg_enum
 
 
 class BackfillStatus(enum.StrEnum):
@@ -26,16 +26,10 @@ class BackfillJob(TimestampMixin, Base):
     __tablename__ = "backfill_jobs"
     __table_args__ = (Index("ix_backfill_jobs_tenant_created", "tenant_id", "created_at"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=UUID7_DEFAULT)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     marketplace: Mapped[str] = mapped_column(String(32))
-    status: Mapped[BackfillStatus] = mapped_column(
-        Enum(
-            BackfillStatus,
-            name="backfill_status",
-            values_callable=lambda members: [m.value for m in members],
-        )
-    )
+    status: Mapped[BackfillStatus] = mapped_column(pg_enum(BackfillStatus, "backfill_status"))
     days: Mapped[int]
     window_start: Mapped[dt.datetime]
     window_end: Mapped[dt.datetime]

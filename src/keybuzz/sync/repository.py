@@ -57,3 +57,19 @@ async def update_job(session: AsyncSession, job: BackfillJob, **values: Any) -> 
         .execution_options(populate_existing=True)
     )
     return result.scalar_one()
+
+
+async def advance_job(
+    session: AsyncSession,
+    tenant_id: TenantId,
+    job_id: uuid.UUID,
+    *,
+    checkpoint: dict[str, Any] | None,
+    orders: int,
+) -> None:
+    """Move the job's checkpoint on, ``orders`` more orders fetched."""
+    await session.execute(
+        update(BackfillJob)
+        .where(BackfillJob.tenant_id == tenant_id, BackfillJob.id == job_id)
+        .values(checkpoint=checkpoint, orders_fetched=BackfillJob.orders_fetched + orders)
+    )

@@ -5,12 +5,13 @@ import uuid
 from fastapi import APIRouter, Response
 
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
-from keybuzz.errors import Forbidden, Unauthenticated, problem_responses
+from keybuzz.errors import Forbidden, Unauthenticated
 from keybuzz.marketplaces.service import (
     AmazonConnectionFailing,
     AmazonNotConnected,
     AmazonReconnectRequired,
 )
+from keybuzz.problems import problem_responses
 from keybuzz.sync import service
 from keybuzz.sync.schemas import BackfillJobList, BackfillJobRead, BackfillRequest
 from keybuzz.sync.service import BackfillAlreadyQueued, BackfillNotFound
@@ -44,7 +45,7 @@ async def request_backfill(
     request: BackfillRequest | None = None,
 ) -> BackfillJobRead:
     job, created = await service.request_backfill(
-        session, runtime, store, tenant, request or BackfillRequest()
+        session, runtime.amazon, store, runtime.jobs, tenant, request or BackfillRequest()
     )
     if not created:
         response.status_code = 200

@@ -7,7 +7,7 @@ from typing import NewType
 from sqlalchemy import CheckConstraint, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from keybuzz.db import Base, TimestampMixin
+from keybuzz.db import UUID7_DEFAULT, Base, TimestampMixin
 
 TenantId = NewType("TenantId", str)
 """A tenant id that was authenticated or explicitly chosen by an operator.
@@ -30,7 +30,7 @@ class Tenant(TimestampMixin, Base):
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=UUID7_DEFAULT)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
