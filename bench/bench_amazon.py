@@ -39,6 +39,7 @@ from keybuzz.amazon.operations import GET_ORDER_ITEMS, GET_ORDERS, SEARCH_ORDERS
 from keybuzz.amazon.regions import Region
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.config import Settings
+from keybuzz.runtime import spapi_config
 from keybuzz.simulator import SimulatorServer, SimulatorSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "amazon.json"
@@ -82,11 +83,13 @@ class Simulator:
 
 
 async def keybuzz_listing(base_url: str, refresh_token: str, api: str) -> dict[str, Any]:
-    config = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        spapi_endpoint=base_url,
-        lwa_token_url=base_url + "/auth/o2/token",
-    ).spapi_config()
+    config = spapi_config(
+        Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            spapi_endpoint=base_url,
+            lwa_token_url=base_url + "/auth/o2/token",
+        )
+    )
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as http:
         client = SpApiClient(
             http,

@@ -176,7 +176,11 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The app's settings; in a test marked ``amazon``, pointed at the simulator."""
+    if request.node.get_closest_marker("amazon") is not None:
+        on_simulator: Settings = request.getfixturevalue("settings_on_simulator")
+        return on_simulator
     return Settings(_env_file=None, data_dir=tmp_path / ".keybuzz")  # type: ignore[call-arg]
 
 

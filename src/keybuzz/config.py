@@ -9,8 +9,6 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from keybuzz.amazon.config import SpApiConfig
-
 MASK = "********"
 
 
@@ -133,19 +131,6 @@ class Settings(BaseSettings):
     @property
     def embedded_pgdata(self) -> Path:
         return self.pgdata if self.pgdata is not None else self.data_dir / "pgdata"
-
-    def spapi_config(self) -> SpApiConfig:
-        return SpApiConfig(
-            lwa_client_id=self.lwa_client_id,
-            lwa_client_secret=self.lwa_client_secret,
-            application_id=self.spapi_application_id,
-            app_draft=self.spapi_app_draft,
-            sandbox=self.spapi_sandbox,
-            spapi_endpoint=self.spapi_endpoint,
-            lwa_token_url=self.lwa_token_url,
-            seller_central_url=self.seller_central_url,
-            timeout_seconds=self.spapi_timeout_seconds,
-        )
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration, every secret replaced by a mask."""

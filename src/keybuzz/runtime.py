@@ -17,6 +17,7 @@ import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keybuzz.amazon.client import SpApiApp
+from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.config import Settings
 from keybuzz.db import create_engine, create_sessionmaker
@@ -35,6 +36,21 @@ class Runtime:
     secrets: SecretBackend
     amazon: SpApiApp
     jobs: procrastinate.App
+
+
+def spapi_config(settings: Settings) -> SpApiConfig:
+    """What the Amazon client needs of the settings (``KEYBUZZ_LWA_*``, ``KEYBUZZ_SPAPI_*``...)."""
+    return SpApiConfig(
+        lwa_client_id=settings.lwa_client_id,
+        lwa_client_secret=settings.lwa_client_secret,
+        application_id=settings.spapi_application_id,
+        app_draft=settings.spapi_app_draft,
+        sandbox=settings.spapi_sandbox,
+        spapi_endpoint=settings.spapi_endpoint,
+        lwa_token_url=settings.lwa_token_url,
+        seller_central_url=settings.seller_central_url,
+        timeout_seconds=settings.spapi_timeout_seconds,
+    )
 
 
 def engine_url(engine: AsyncEngine) -> str:
@@ -63,7 +79,7 @@ async def open_runtime(
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             secrets=secrets,
-            amazon=SpApiApp(http, settings.spapi_config(), ConnectionRegistry()),
+            amazon=SpApiApp(http, spapi_config(settings), ConnectionRegistry()),
             jobs=create_job_app(database_url or engine_url(engine), jobs),
         )
     finally:

@@ -24,6 +24,7 @@ from keybuzz.amazon.regions import Region
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.amazon.retry import RetryPolicy
 from keybuzz.config import Settings
+from keybuzz.runtime import spapi_config
 from keybuzz.simulator import SellerSpec, SimulatorServer, SimulatorSettings
 
 SEARCH_PATH = "/orders/2026-01-01/orders"
@@ -70,7 +71,7 @@ def amazon_config(server: SimulatorServer, **settings: Any) -> SpApiConfig:
         "spapi_timeout_seconds": 5.0,
         **settings,
     }
-    return Settings(_env_file=None, **values).spapi_config()  # type: ignore[call-arg]
+    return spapi_config(Settings(_env_file=None, **values))  # type: ignore[call-arg]
 
 
 def new_seller(server: SimulatorServer, **spec: Any) -> str:
@@ -190,9 +191,11 @@ async def mock_connect() -> AsyncIterator[Callable[[Handler], SpApiClient]]:
 
         http = httpx.AsyncClient(transport=httpx.MockTransport(route))
         opened.append(http)
-        config = Settings(  # type: ignore[call-arg]
-            _env_file=None, spapi_endpoint=MOCK_SPAPI, lwa_token_url=MOCK_LWA
-        ).spapi_config()
+        config = spapi_config(
+            Settings(  # type: ignore[call-arg]
+                _env_file=None, spapi_endpoint=MOCK_SPAPI, lwa_token_url=MOCK_LWA
+            )
+        )
         return SpApiClient(
             http,
             config,

@@ -20,6 +20,7 @@ from keybuzz.amazon.errors import (
 from keybuzz.amazon.lwa import LwaClient
 from keybuzz.amazon.regions import Region, consent_url
 from keybuzz.config import Settings
+from keybuzz.runtime import spapi_config
 from keybuzz.simulator import SimulatorServer
 from keybuzz.simulator.settings import DEFAULT_REDIRECT_URIS
 from tests.amazon.conftest import (
@@ -177,7 +178,7 @@ async def lwa_over() -> AsyncIterator[Callable[[Handler], LwaClient]]:
     def open_lwa(handler: Handler) -> LwaClient:
         http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         opened.append(http)
-        return LwaClient(http, Settings(_env_file=None).spapi_config(), retry=QUICK_RETRY)  # type: ignore[call-arg]
+        return LwaClient(http, spapi_config(Settings(_env_file=None)), retry=QUICK_RETRY)  # type: ignore[call-arg]
 
     yield open_lwa
     for http in opened:

@@ -19,6 +19,7 @@ from keybuzz.amazon.regions import (
     region_of,
 )
 from keybuzz.config import Settings
+from keybuzz.runtime import spapi_config
 from keybuzz.simulator import SimulatorServer
 from keybuzz.simulator.settings import (
     DEFAULT_APPLICATION_ID,
@@ -30,7 +31,7 @@ from tests.amazon.conftest import FR, amazon_config
 
 
 def plain_config(**values: Any) -> SpApiConfig:
-    return Settings(_env_file=None, **values).spapi_config()  # type: ignore[call-arg]
+    return spapi_config(Settings(_env_file=None, **values))  # type: ignore[call-arg]
 
 
 def test_production_hosts_by_default() -> None:

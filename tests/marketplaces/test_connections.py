@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from tests.factories import TenantCredentials, make_tenant, order_record
 from tests.fixtures.amazon import (
     SELLER,
     START,
+    OnVault,
     amazon_settings,
     connect,
     connection_of,
@@ -26,6 +27,8 @@ from tests.fixtures.apps import api_client
 from tests.fixtures.vault import VaultServer
 
 BACKFILL = "/api/v1/orders/backfill"
+
+pytestmark = pytest.mark.amazon
 
 
 def _assert_reconnect_problem(response: httpx.Response) -> None:
@@ -66,28 +69,16 @@ async def test_the_replaced_systems_failure_local_store(
 
 
 async def test_the_replaced_systems_failure_in_vault(
-    session: AsyncSession,
-    amazon: SimulatorServer,
-    vault_server: VaultServer,
-    tmp_path: Path,
-    engine: Any,
+    on_vault: OnVault, vault_server: VaultServer
 ) -> None:
-    settings = amazon_settings(
-        tmp_path,
-        amazon,
-        secrets_backend="vault",
-        vault_addr=vault_server.addr,
-        vault_token=vault_server.root_token,
+    client, tenant = on_vault.client, on_vault.tenant
+    assert (await connect(client, tenant)).status_code == 303
+    vault_server.admin().secrets.kv.v2.delete_metadata_and_all_versions(
+        path=on_vault.secret_path, mount_point="secret"
     )
-    tenant = await make_tenant(session, f"t-{uuid.uuid4().hex[:10]}")
-    async with open_runtime(settings, engine=engine) as runtime:
-        async with api_client(runtime, session) as client:
-            assert (await connect(client, tenant)).status_code == 303
-            vault_server.admin().secrets.kv.v2.delete_metadata_and_all_versions(
-                path=f"keybuzz/tenants/{tenant.id}/amazon_spapi", mount_point="secret"
-            )
-            checked = await client.post("/api/v1/marketplaces/amazon/check", headers=tenant.headers)
-            response = await client.post(BACKFILL, headers=tenant.headers)
+
+    checked = await client.post("/api/v1/marketplaces/amazon/check", headers=tenant.headers)
+    response = await client.post(BACKFILL, headers=tenant.headers)
 
     assert checked.json()["status"] == "NEEDS_RECONNECT"
     _assert_reconnect_problem(response)

@@ -4,37 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import uuid
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.app import create_app
 from keybuzz.config import Settings
-from keybuzz.db import transaction
 from keybuzz.marketplaces.oauth import BINDING_COOKIE
-from keybuzz.runtime import open_runtime
 from keybuzz.secrets import Stored, open_secret_backend, read_amazon_spapi
 from keybuzz.simulator.server import SimulatorServer
-from tests.factories import TenantCredentials, make_tenant
+from tests.factories import TenantCredentials
 from tests.fixtures.amazon import (
     SELLER,
     START,
-    amazon_settings,
+    Deployed,
+    OnVault,
     callback_target,
     connect,
     connection_of,
     consent,
     token_calls,
 )
-from tests.fixtures.apps import api_client
 from tests.fixtures.vault import VaultServer
 
 PAGE = "text/html; charset=utf-8"
+
+pytestmark = pytest.mark.amazon
 
 
 async def test_a_seller_connects_amazon_end_to_end(
@@ -95,27 +92,13 @@ async def test_the_token_lives_only_in_the_secret_store(
 
 
 async def test_the_round_trip_stores_the_token_in_openbao(
-    session: AsyncSession,
-    amazon: SimulatorServer,
-    vault_server: VaultServer,
-    tmp_path: Path,
-    engine: AsyncEngine,
+    on_vault: OnVault, vault_server: VaultServer
 ) -> None:
-    settings = amazon_settings(
-        tmp_path,
-        amazon,
-        secrets_backend="vault",
-        vault_addr=vault_server.addr,
-        vault_token=vault_server.root_token,
-    )
-    tenant = await make_tenant(session, f"t-{uuid.uuid4().hex[:10]}")
-    async with open_runtime(settings, engine=engine) as runtime:
-        async with api_client(runtime, session) as client:
-            landed = await connect(client, tenant)
-            connection = await connection_of(client, tenant)
+    landed = await connect(on_vault.client, on_vault.tenant)
+    connection = await connection_of(on_vault.client, on_vault.tenant)
 
     secret = vault_server.admin().secrets.kv.v2.read_secret_version(
-        path=f"keybuzz/tenants/{tenant.id}/amazon_spapi",
+        path=on_vault.secret_path,
         mount_point="secret",
         raise_on_deleted_version=True,
     )
@@ -325,19 +308,14 @@ async def test_an_amazon_account_of_another_tenant_is_refused(
 
 
 async def test_of_eight_concurrent_callbacks_exactly_one_wins(
-    fresh_database_url: str, amazon: SimulatorServer, tmp_path: Path
+    deployed: Deployed, amazon: SimulatorServer
 ) -> None:
-    settings = amazon_settings(tmp_path, amazon)
-    async with open_runtime(settings, database_url=fresh_database_url) as runtime:
-        async with transaction(runtime.sessionmaker) as session:
-            tenant = await make_tenant(session, "ecomlg-001")
-        app = create_app(settings, runtime=runtime)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            _, callback = await consent(client, tenant)
-            responses = await asyncio.gather(*(client.get(callback) for _ in range(8)))
-            connection = await connection_of(client, tenant)
+    client, tenant = deployed.client, await deployed.tenant(connected=False)
+    _, callback = await consent(client, tenant)
 
+    responses = await asyncio.gather(*(client.get(callback) for _ in range(8)))
+
+    connection = await connection_of(client, tenant)
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [303] + [400] * 7
     assert token_calls(amazon) == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,22 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import transaction
 from keybuzz.orders.models import Order
-from keybuzz.runtime import open_runtime
 from keybuzz.simulator.server import SimulatorServer
 from keybuzz.sync.schemas import BackfillRequest
 from keybuzz.sync.service import request_backfill
-from keybuzz.worker import job_groups, run_worker
-from tests.factories import TenantCredentials, make_tenant
-from tests.fixtures.amazon import (
-    SELLER,
-    START,
-    amazon_settings,
-    connect,
-    connection_of,
-)
-from tests.fixtures.apps import api_client
+from keybuzz.worker import run_worker
+from tests.factories import TenantCredentials
+from tests.fixtures.amazon import SELLER, START, Deployed, connect, connection_of
 
 BACKFILL = "/api/v1/orders/backfill"
+
+pytestmark = pytest.mark.amazon
 
 
 async def test_backfill_without_a_connection_says_how_to_connect(
@@ -92,53 +85,41 @@ async def test_invalid_backfill_requests_name_the_field(
     assert response.json()["errors"][0]["field"] in body
 
 
-async def test_a_rolled_back_request_leaves_no_job_behind(
-    fresh_database_url: str, amazon: SimulatorServer, tmp_path: Path
-) -> None:
-    settings = amazon_settings(tmp_path, amazon)
-    async with open_runtime(settings, database_url=fresh_database_url) as runtime:
-        async with transaction(runtime.sessionmaker) as session:
-            tenant = await make_tenant(session, "ecomlg-001")
-        async with api_client(runtime, None) as client:
-            await connect(client, tenant)
-        async with runtime.sessionmaker() as session:
-            store = runtime.secrets.store(session)
-            await request_backfill(
-                session, runtime.amazon, store, runtime.jobs, tenant.id, BackfillRequest()
-            )
-            await session.rollback()
-        async with runtime.sessionmaker() as session:
-            jobs = await session.scalar(text("SELECT count(*) FROM procrastinate_jobs"))
-            rows = await session.scalar(
-                text("SELECT count(*) FROM backfill_jobs WHERE tenant_id = :t"), {"t": tenant.id}
-            )
+async def test_a_rolled_back_request_leaves_no_job_behind(deployed: Deployed) -> None:
+    runtime = deployed.runtime
+    tenant = await deployed.tenant()
+    async with runtime.sessionmaker() as session:
+        store = runtime.secrets.store(session)
+        await request_backfill(
+            session, runtime.amazon, store, runtime.jobs, tenant.id, BackfillRequest()
+        )
+        await session.rollback()
+    async with runtime.sessionmaker() as session:
+        jobs = await session.scalar(text("SELECT count(*) FROM procrastinate_jobs"))
+        rows = await session.scalar(
+            text("SELECT count(*) FROM backfill_jobs WHERE tenant_id = :t"), {"t": tenant.id}
+        )
 
     assert (jobs, rows) == (0, 0)
 
 
 async def test_a_worker_imports_every_order_amazon_holds(
-    fresh_database_url: str, amazon: SimulatorServer, tmp_path: Path
+    deployed: Deployed, amazon: SimulatorServer
 ) -> None:
-    settings = amazon_settings(tmp_path, amazon)
-    async with open_runtime(
-        settings, database_url=fresh_database_url, jobs=job_groups()
-    ) as runtime:
-        async with transaction(runtime.sessionmaker) as session:
-            tenant = await make_tenant(session, "ecomlg-001")
-        async with api_client(runtime, None) as client:
-            await connect(client, tenant)
-            queued = (await client.post(BACKFILL, json={"days": 90}, headers=tenant.headers)).json()
-            truth = _orders_amazon_lists(amazon, queued)
-            await run_worker(runtime, wait=False, install_signals=False)
-            job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
-            connection = await connection_of(client, tenant)
-        async with transaction(runtime.sessionmaker) as session:
-            stored = set(
-                await session.scalars(
-                    select(Order.external_order_id).where(Order.tenant_id == tenant.id)
-                )
-            )
+    client, tenant = deployed.client, await deployed.tenant()
+    queued = (await client.post(BACKFILL, json={"days": 90}, headers=tenant.headers)).json()
+    truth = _orders_amazon_lists(amazon, queued)
 
+    await run_worker(deployed.runtime, wait=False, install_signals=False)
+
+    job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
+    connection = await connection_of(client, tenant)
+    async with transaction(deployed.runtime.sessionmaker) as session:
+        stored = set(
+            await session.scalars(
+                select(Order.external_order_id).where(Order.tenant_id == tenant.id)
+            )
+        )
     assert job["status"] == "SUCCEEDED"
     assert job["ordersFetched"] == len(truth)
     assert stored == truth

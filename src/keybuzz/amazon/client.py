@@ -155,6 +155,7 @@ class SpApiApp:
     http: httpx.AsyncClient
     config: SpApiConfig
     registry: ConnectionRegistry
+    retry: RetryPolicy = DEFAULT_RETRY
 
     def client(
         self, *, region: Region, refresh_token: SecretStr, connection_key: str
@@ -166,7 +167,8 @@ class SpApiApp:
             refresh_token=refresh_token,
             connection_key=connection_key,
             registry=self.registry,
+            retry=self.retry,
         )
 
     def lwa(self) -> LwaClient:
-        return LwaClient(self.http, self.config)
+        return LwaClient(self.http, self.config, retry=self.retry)
