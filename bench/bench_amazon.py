@@ -35,9 +35,11 @@ import httpx
 from pydantic import SecretStr
 
 from keybuzz.amazon.client import SpApiClient
+from keybuzz.amazon.listing import ListingQuery
 from keybuzz.amazon.operations import GET_ORDER_ITEMS, GET_ORDERS, SEARCH_ORDERS, Operation
 from keybuzz.amazon.regions import Region
 from keybuzz.amazon.registry import ConnectionRegistry
+from keybuzz.amazon.windows import Window
 from keybuzz.config import Settings
 from keybuzz.runtime import spapi_config
 from keybuzz.simulator import SimulatorServer, SimulatorSettings
@@ -102,11 +104,11 @@ async def keybuzz_listing(base_url: str, refresh_token: str, api: str) -> dict[s
         await client.check_credentials()
         orders = items = pages = 0
         started = time.perf_counter()
-        async for page in client.list_order_records(
+        query = ListingQuery(
             marketplace_ids=[FR],
-            created_after=datetime.now(UTC) - timedelta(days=91),
-            api=api,  # type: ignore[arg-type]
-        ):
+            window=Window(created_after=datetime.now(UTC) - timedelta(days=91)),
+        )
+        async for page in client.list_order_records(query, api=api):  # type: ignore[arg-type]
             pages += 1
             orders += len(page.records)
             items += sum(len(record.items or ()) for record in page.records)

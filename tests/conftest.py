@@ -2,13 +2,14 @@
 
 The machine's PostgreSQL (127.0.0.1:5432) is used when it answers, else the embedded server.
 Alembic runs once per session into a template database; tests run inside a transaction that is
-rolled back, and tests that must commit get a fresh clone of the template.
+rolled back, and tests that must commit get a fresh clone of the template. Under pytest-xdist
+each worker is a session of its own: its own template and databases (random names), its own
+embedded server if one is needed, its own OpenBao server.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +20,6 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from psycopg import sql
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -30,19 +30,12 @@ from keybuzz.worker import job_groups
 from tests.factories import TenantCredentials, make_tenant
 from tests.fixtures.apps import app_on
 
-pytest_plugins = ["tests.fixtures.hygiene", "tests.fixtures.vault", "tests.fixtures.amazon"]
-
-TENANT_TABLES = (
-    "orders",
-    "order_items",
-    "marketplace_connections",
-    "backfill_jobs",
-    "tenant_secrets",
-)
-_TENANT_TABLE_USE = re.compile(
-    r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(" + "|".join(TENANT_TABLES) + r")\b", re.IGNORECASE
-)
-CROSS_TENANT_MARK = "/* cross-tenant */"
+pytest_plugins = [
+    "tests.fixtures.tenant_scoping",
+    "tests.fixtures.hygiene",
+    "tests.fixtures.vault",
+    "tests.fixtures.amazon",
+]
 
 
 def _local_server_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
@@ -61,7 +54,10 @@ def server_url() -> str:
         return configured
     if _local_server_answers():
         return "postgresql://postgres@127.0.0.1:5432/postgres"
-    pgdata = Path(__file__).resolve().parents[1] / ".keybuzz" / "test-pgdata"
+    # A data folder per xdist worker: two workers never start or stop one server between them.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    folder = f"test-pgdata-{worker}" if worker else "test-pgdata"
+    pgdata = Path(__file__).resolve().parents[1] / ".keybuzz" / folder
     return start_embedded_postgres(pgdata, "postgres")
 
 
@@ -129,35 +125,10 @@ def fresh_database_url(server_url: str, template_database: str) -> Iterator[str]
 
 
 @pytest.fixture(scope="session")
-def unscoped_queries() -> list[str]:
-    return []
-
-
-def watch_tenant_scoping(engine: AsyncEngine, sink: list[str]) -> None:
-    """Record every statement on a tenant table that does not filter or write ``tenant_id``."""
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _check(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if CROSS_TENANT_MARK in statement or not _TENANT_TABLE_USE.search(statement):
-            return
-        if "tenant_id" not in statement:
-            sink.append(statement)
-
-
-@pytest.fixture(scope="session")
-async def engine(database_url: str, unscoped_queries: list[str]) -> AsyncIterator[AsyncEngine]:
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url, pool_size=5)
-    watch_tenant_scoping(engine, unscoped_queries)
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture(autouse=True)
-def _every_query_is_tenant_scoped(unscoped_queries: list[str]) -> Iterator[None]:
-    before = len(unscoped_queries)
-    yield
-    missed = unscoped_queries[before:]
-    assert not missed, f"queries on tenant tables without tenant_id: {missed}"
 
 
 @pytest.fixture

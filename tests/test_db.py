@@ -23,12 +23,12 @@ def _start_in_child(pgdata: Path) -> str:
         [sys.executable, "-c", START_EMBEDDED, str(pgdata)],
         capture_output=True,
         text=True,
-        timeout=120,
         check=True,
     )
     return done.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_the_embedded_server_is_created_reused_and_stopped_with_its_process(
     tmp_path: Path,
 ) -> None:
@@ -44,20 +44,15 @@ def test_the_embedded_server_is_created_reused_and_stopped_with_its_process(
     assert not (pgdata / "postmaster.pid").exists()
 
 
+@pytest.mark.slow
 def test_keybuzz_migrate_runs_on_the_embedded_server_by_default(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYBUZZ_")}
     env["KEYBUZZ_DATA_DIR"] = str(tmp_path / "state")
     keybuzz = [sys.executable, "-c", "from keybuzz.cli import main; main()"]
 
-    migrated = subprocess.run(
-        [*keybuzz, "migrate"], env=env, capture_output=True, text=True, timeout=180
-    )
+    migrated = subprocess.run([*keybuzz, "migrate"], env=env, capture_output=True, text=True)
     created = subprocess.run(
-        [*keybuzz, "tenants", "create", "ecomlg-001"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+        [*keybuzz, "tenants", "create", "ecomlg-001"], env=env, capture_output=True, text=True
     )
 
     assert migrated.returncode == 0, migrated.stderr

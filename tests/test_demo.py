@@ -1,4 +1,8 @@
-"""`keybuzz demo` (what `make run` starts): a connected tenant with real orders, via the API."""
+"""`keybuzz demo` (what `make run` starts): a connected tenant with real orders, via the API.
+
+Each wait is for a condition (the key printed, the backfill finished) while the demo lives, with
+no deadline: a slow machine makes it slow, never failed; pytest-timeout stops a hang.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def _free_port() -> int:
@@ -20,15 +25,33 @@ def _free_port() -> int:
         return port
 
 
-def _wait_for_key(log: Path, deadline: float) -> str:
-    while time.monotonic() < deadline:
+def _alive(demo: subprocess.Popen[bytes], log: Path) -> None:
+    if demo.poll() is not None:
+        pytest.fail(f"the demo exited with {demo.returncode}:\n{log.read_text()[-3000:]}")
+
+
+def _wait_for_key(demo: subprocess.Popen[bytes], log: Path) -> str:
+    while True:
         found = re.search(r"export KB_KEY=(kb_\S+)", log.read_text())
         if found:
             return found.group(1)
+        _alive(demo, log)
         time.sleep(0.2)
-    raise AssertionError(f"the demo printed no API key:\n{log.read_text()[-3000:]}")
 
 
+def _wait_for_backfill(
+    demo: subprocess.Popen[bytes], log: Path, api: httpx.Client
+) -> dict[str, object]:
+    """The demo's backfill, once it has ended (SUCCEEDED, FAILED or CANCELLED)."""
+    while True:
+        [job] = api.get("/api/v1/orders/backfill").json()["items"]
+        if job["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return dict(job)
+        _alive(demo, log)
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
 def test_the_demo_serves_orders_imported_from_the_simulator(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
@@ -43,21 +66,20 @@ def test_the_demo_serves_orders_imported_from_the_simulator(
     with log.open("w") as output:
         demo = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        key = _wait_for_key(log, time.monotonic() + 90)
+        key = _wait_for_key(demo, log)
         headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": "ecomlg-001"}
-        base = f"http://127.0.0.1:{port}"
-        job: dict[str, object] = {}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and job.get("status") != "SUCCEEDED":
-            [job] = httpx.get(f"{base}/api/v1/orders/backfill", headers=headers).json()["items"]
-            time.sleep(0.2)
-        orders = httpx.get(f"{base}/api/v1/orders", headers=headers, params={"limit": 200})
-        connection = httpx.get(f"{base}/api/v1/marketplaces", headers=headers).json()["items"]
+        # No request timeout either: an answer slowed by a busy machine is waited for.
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=None
+        ) as api:
+            job = _wait_for_backfill(demo, log, api)
+            orders = api.get("/api/v1/orders", params={"limit": 200})
+            connection = api.get("/api/v1/marketplaces").json()["items"]
     finally:
         demo.terminate()
-        demo.wait(timeout=30)
+        demo.wait()
 
-    assert job["status"] == "SUCCEEDED"
+    assert job["status"] == "SUCCEEDED", job
     assert connection[0]["status"] == "CONNECTED"
     items = orders.json()["items"]
     assert 100 <= len(items) <= 120

@@ -23,11 +23,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.selectable import HasPrefixes
 
 from keybuzz.config import Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+Statement = TypeVar("Statement", bound=HasPrefixes)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -158,6 +160,27 @@ async def raw_connection(session: AsyncSession) -> AsyncConnection[Any]:
     driver_connection = raw.driver_connection
     assert isinstance(driver_connection, AsyncConnection)
     return driver_connection
+
+
+# --- Statements that span tenants -------------------------------------------------------------
+
+CROSS_TENANT_MARK = "cross-tenant"
+
+
+def cross_tenant(statement: Statement, why: str) -> Statement:
+    """``statement``, marked as deliberately reading or writing several tenants' rows.
+
+    Every other statement on a tenant table names its tenant; the tests' guard fails any that
+    does not (tests/fixtures/tenant_scoping.py) unless it carries this mark, an SQL comment
+    (``/* cross-tenant: <why> */``) that travels with the statement to the server and its logs.
+    ``grep -rnE 'cross[-_]tenant'`` lists every exception (calls here, comments in raw SQL),
+    each with its reason.
+    """
+    if not why.strip() or "*/" in why:
+        raise ValueError(f"a cross-tenant mark needs a reason without '*/', got {why!r}")
+    # The prefix is parsed like text(): a colon would start a bind parameter unless escaped.
+    escaped = why.replace(":", "\\:")
+    return statement.prefix_with(f"/* {CROSS_TENANT_MARK}: {escaped} */")
 
 
 # --- Migrations -------------------------------------------------------------------------------

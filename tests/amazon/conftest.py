@@ -3,6 +3,7 @@
 Only base URLs tell the client it is not talking to Amazon. ``sim`` is shared by a module's
 tests; each test gets sellers of its own (``new_seller``) so buckets and data never collide.
 Tests that inject faults, move the clock or change rates start their own with ``make_sim``.
+Tests whose point is timing run the simulator in process on a virtual clock (``on_one_clock``).
 """
 
 from __future__ import annotations
@@ -20,17 +21,32 @@ from pydantic import SecretStr
 
 from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.config import SpApiConfig
+from keybuzz.amazon.listing import ListingQuery
 from keybuzz.amazon.regions import Region
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.amazon.retry import RetryPolicy
+from keybuzz.amazon.windows import LATEST_BEFORE, Window
 from keybuzz.config import Settings
 from keybuzz.runtime import spapi_config
-from keybuzz.simulator import SellerSpec, SimulatorServer, SimulatorSettings
+from keybuzz.simulator import SimulatorServer, SimulatorSettings
+from tests.fixtures.simulator import DE as DE
+from tests.fixtures.simulator import FR as FR
+from tests.fixtures.simulator import (
+    InProcessSimulator,
+    RunningSimulator,
+    orders_older_than,
+    simulators,
+)
+from tests.fixtures.simulator import new_seller as new_seller
 
 SEARCH_PATH = "/orders/2026-01-01/orders"
-FR = "A13V1IB3VIYZZH"
-DE = "A1PA6795UKMFR9"
 FAST = 100_000.0
+DEFAULTS: dict[str, Any] = {
+    "orders": 120,
+    "seed": 5,
+    "rate_scale": FAST,
+    "report_generation_seconds": 0,
+}
 QUICK_RETRY = RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.05)
 _numbers = itertools.count()
 
@@ -53,16 +69,15 @@ def since(days: int = 400) -> datetime:
 
 
 def sim_settings(**overrides: Any) -> SimulatorSettings:
-    base: dict[str, Any] = {
-        "orders": 120,
-        "seed": 5,
-        "rate_scale": FAST,
-        "report_generation_seconds": 0,
-    }
-    return SimulatorSettings(**{**base, **overrides})
+    return SimulatorSettings(**{**DEFAULTS, **overrides})
 
 
-def amazon_config(server: SimulatorServer, **settings: Any) -> SpApiConfig:
+def all_orders(**options: Any) -> ListingQuery:
+    """A listing of every order in France since ``since()`` (older than any test seller's)."""
+    return ListingQuery(marketplace_ids=[FR], window=Window(created_after=since()), **options)
+
+
+def amazon_config(server: RunningSimulator, **settings: Any) -> SpApiConfig:
     """The client's config for the simulator, from ``KEYBUZZ_*`` settings (by field name)."""
     values: dict[str, Any] = {
         "spapi_endpoint": server.base_url,
@@ -74,34 +89,55 @@ def amazon_config(server: SimulatorServer, **settings: Any) -> SpApiConfig:
     return spapi_config(Settings(_env_file=None, **values))  # type: ignore[call-arg]
 
 
-def new_seller(server: SimulatorServer, **spec: Any) -> str:
-    seller_id = str(spec.pop("seller_id", f"AKBTEST{next(_numbers):07d}"))
-    fields: dict[str, Any] = {"orders": 60, "days": 30, "seed": 11, "marketplaces": (FR,), **spec}
-    server.simulator.create_seller(SellerSpec(seller_id=seller_id, **fields))
-    return seller_id
+def truth(server: RunningSimulator, seller_id: str) -> list[dict[str, Any]]:
+    """The seller's orders as the simulator holds them, minus those a client's search may not
+    return yet (its upper bound is pulled back to now - ``LATEST_BEFORE``)."""
+    return orders_older_than(server, seller_id, LATEST_BEFORE.total_seconds())
 
 
-def truth(server: SimulatorServer, seller_id: str) -> list[dict[str, Any]]:
-    """The seller's orders as the simulator holds them, minus the last two minutes' (which no
-    search may return yet)."""
-    latest = server.simulator.now() - 130
-    orders: list[dict[str, Any]] = server.simulator.ground_truth(seller_id)["orders"]
-    return [o for o in orders if datetime.fromisoformat(o["createdTime"]).timestamp() <= latest]
+def counts(server: RunningSimulator, operation: str) -> dict[str, int]:
+    """Answers per HTTP status the simulator counted for ``operation``. Its middleware counts
+    an answer before sending it, so every answer the client has seen is counted."""
+    counted = server.simulator.counters().get(operation, {"statuses": {}})
+    return {status: int(n) for status, n in counted["statuses"].items()}
 
 
-async def counts(
-    server: SimulatorServer, operation: str, expected: dict[str, int] | None = None
-) -> dict[str, int]:
-    """Answers per HTTP status the simulator counted for ``operation``. It counts once the
-    answer has left, so this waits (up to 2 s) until the count reaches ``expected``."""
-    found: dict[str, int] = {}
-    for _ in range(200):
-        counted = server.simulator.counters().get(operation, {"statuses": {}})
-        found = {status: int(n) for status, n in counted["statuses"].items()}
-        if expected is None or found == expected:
-            break
-        await asyncio.sleep(0.01)
-    return found
+def client_for(
+    server: RunningSimulator,
+    http: httpx.AsyncClient,
+    seller_id: str | None = None,
+    *,
+    config: SpApiConfig | None = None,
+    **kwargs: Any,
+) -> SpApiClient:
+    """A client for a freshly authorised seller (a new one unless given), with its own
+    registry and quick retries unless told otherwise."""
+    seller = seller_id or new_seller(server)
+    token = server.simulator.authorize(seller).value
+    options: dict[str, Any] = {
+        "region": Region.EU,
+        "refresh_token": SecretStr(token),
+        "connection_key": f"tenant-{seller}",
+        "registry": ConnectionRegistry(),
+        "retry": QUICK_RETRY,
+        **kwargs,
+    }
+    return SpApiClient(http, config or amazon_config(server), **options)
+
+
+def on_one_clock(
+    amazon: InProcessSimulator, http: httpx.AsyncClient, seller_id: str, **kwargs: Any
+) -> SpApiClient:
+    """A client of the in-process simulator whose buckets, tokens and two-minute rule run on
+    the running loop's clock, as the simulator's do (in a ``VirtualTimeLoop``: virtual time)."""
+    clock = asyncio.get_running_loop().time
+    options: dict[str, Any] = {
+        "registry": ConnectionRegistry(clock=clock),
+        "clock": clock,
+        "wall_clock": amazon.wall_clock,
+        **kwargs,
+    }
+    return client_for(amazon, http, seller_id, **options)
 
 
 @pytest.fixture(scope="module")
@@ -112,16 +148,7 @@ def sim() -> Iterator[SimulatorServer]:
 
 @pytest.fixture
 def make_sim() -> Iterator[Callable[..., SimulatorServer]]:
-    started: list[SimulatorServer] = []
-
-    def start(**overrides: Any) -> SimulatorServer:
-        running = SimulatorServer(sim_settings(**overrides)).start()
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
+    yield from simulators(DEFAULTS)
 
 
 @pytest.fixture
@@ -143,21 +170,10 @@ def connect(http: httpx.AsyncClient) -> Connect:
         server: SimulatorServer,
         seller_id: str | None = None,
         *,
-        config: SpApiConfig | None = None,
         through: httpx.AsyncClient | None = None,
         **kwargs: Any,
     ) -> SpApiClient:
-        seller = seller_id or new_seller(server)
-        token = server.simulator.authorize(seller).value
-        options: dict[str, Any] = {
-            "region": Region.EU,
-            "refresh_token": SecretStr(token),
-            "connection_key": f"tenant-{seller}",
-            "registry": ConnectionRegistry(),
-            "retry": QUICK_RETRY,
-            **kwargs,
-        }
-        return SpApiClient(through or http, config or amazon_config(server), **options)
+        return client_for(server, through or http, seller_id, **kwargs)
 
     return open_client
 

@@ -11,9 +11,18 @@ import pytest
 
 from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.errors import AmazonAccessDenied
+from keybuzz.amazon.listing import ListingPosition
 from keybuzz.orders.records import OrderRecord, OrderStatus
 from keybuzz.simulator import SimulatorServer
-from tests.amazon.conftest import FR, SEARCH_PATH, Connect, DenyPaths, new_seller, since, truth
+from tests.amazon.conftest import (
+    FR,
+    SEARCH_PATH,
+    Connect,
+    DenyPaths,
+    all_orders,
+    new_seller,
+    truth,
+)
 
 # The simulator's v0 status of each ground-truth order, mapped by the documented table.
 EXPECTED_STATUS = {
@@ -30,7 +39,7 @@ EXPECTED_STATUS = {
 async def records_of(client: SpApiClient, **options: Any) -> tuple[list[OrderRecord], set[str]]:
     records: list[OrderRecord] = []
     apis: set[str] = set()
-    async for page in client.list_order_records(marketplace_ids=[FR], **options):
+    async for page in client.list_order_records(all_orders(), **options):
         records += page.records
         apis.add(page.api)
     return records, apis
@@ -57,7 +66,7 @@ def assert_match_truth(records: list[Any], expected: list[dict[str, Any]]) -> No
 
 async def test_v2026_lists_every_order_with_items(sim: SimulatorServer, connect: Connect) -> None:
     seller = new_seller(sim, orders=70)
-    records, apis = await records_of(connect(sim, seller), created_after=since())
+    records, apis = await records_of(connect(sim, seller))
 
     assert apis == {"v2026"}
     assert_match_truth(records, truth(sim, seller))
@@ -66,8 +75,8 @@ async def test_v2026_lists_every_order_with_items(sim: SimulatorServer, connect:
 
 async def test_v0_lists_the_same_orders(sim: SimulatorServer, connect: Connect) -> None:
     seller = new_seller(sim, orders=70)
-    v2026, _ = await records_of(connect(sim, seller), created_after=since())
-    v0, apis = await records_of(connect(sim, seller), created_after=since(), api="v0")
+    v2026, _ = await records_of(connect(sim, seller))
+    v0, apis = await records_of(connect(sim, seller), api="v0")
 
     assert apis == {"v0"}
     assert_match_truth(v0, truth(sim, seller))
@@ -93,10 +102,10 @@ async def test_falls_back_to_v0_when_search_orders_is_denied(
     async with httpx.AsyncClient(transport=transport) as http:
         client = connect(sim, seller, through=http)
 
-        records, apis = await records_of(client, created_after=since())
-        again, apis_again = await records_of(client, created_after=since())
+        records, apis = await records_of(client)
+        again, apis_again = await records_of(client)
         with pytest.raises(AmazonAccessDenied):
-            await records_of(client, created_after=since(), api="v2026")
+            await records_of(client, api="v2026")
 
     assert apis == apis_again == {"v0"}
     assert_match_truth(records, truth(sim, seller))
@@ -112,9 +121,7 @@ async def test_a_v0_listing_resumes_from_a_saved_position(
     seller = new_seller(sim, orders=60)
     seen: list[str] = []
     saved = ""
-    pages = connect(sim, seller).list_order_records(
-        marketplace_ids=[FR], created_after=since(), api="v0", max_results_per_page=25
-    )
+    pages = connect(sim, seller).list_order_records(all_orders(max_results_per_page=25), api="v0")
     async for page in pages:
         seen += [r.external_order_id for r in page.records]
         assert page.position is not None
@@ -126,3 +133,53 @@ async def test_a_v0_listing_resumes_from_a_saved_position(
 
     assert apis == {"v0"}
     assert seen + [r.external_order_id for r in rest] == [o["orderId"] for o in truth(sim, seller)]
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {
+            "api": "v2026",
+            "v2026": {
+                "query": {
+                    "window": {
+                        "created_after": "2026-01-01T00:00:00Z",
+                        "created_before": "2026-03-01T00:00:00Z",
+                        "last_updated_after": None,
+                        "last_updated_before": None,
+                    },
+                    "marketplace_ids": [FR],
+                    "fulfillment_statuses": [],
+                    "fulfilled_by": [],
+                    "included_data": ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "PACKAGES"],
+                    "max_results_per_page": 100,
+                },
+                "next_token": "2YgYW55IGNhcm5hbCBwbGVhc3VyZS4=",
+            },
+            "v0": None,
+        },
+        {
+            "api": "v0",
+            "v2026": None,
+            "v0": {
+                "query": {
+                    "marketplace_ids": [FR],
+                    "window": {
+                        "created_after": None,
+                        "created_before": None,
+                        "last_updated_after": "2026-01-01T00:00:00Z",
+                        "last_updated_before": None,
+                    },
+                    "order_statuses": ["Shipped"],
+                    "fulfillment_channels": [],
+                    "amazon_order_ids": [],
+                    "max_results_per_page": 25,
+                },
+                "next_token": "2YgYW55IGNhcm5hbCBwbGVhc3VyZS4=",
+            },
+        },
+    ],
+)
+def test_a_saved_position_keeps_its_json(saved: dict[str, Any]) -> None:
+    """Positions live on in backfill checkpoints: the stored JSON must read back as it was."""
+    assert ListingPosition.model_validate(saved).model_dump(mode="json") == saved

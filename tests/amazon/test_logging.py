@@ -19,9 +19,10 @@ from keybuzz.amazon.errors import AmazonError
 from keybuzz.amazon.lwa import LwaClient
 from keybuzz.amazon.regions import Region, consent_url
 from keybuzz.amazon.registry import ConnectionRegistry
+from keybuzz.amazon.reports import OrderReportQuery
 from keybuzz.simulator import FaultSettings, SimulatorServer
 from keybuzz.simulator.settings import DEFAULT_REDIRECT_URIS
-from tests.amazon.conftest import FR, QUICK_RETRY, amazon_config, since
+from tests.amazon.conftest import FR, QUICK_RETRY, all_orders, amazon_config
 
 REDIRECT = DEFAULT_REDIRECT_URIS[0]
 PII_FIELDS = ("buyerName", "buyerEmail", "name", "addressLine1", "addressLine2", "phone")
@@ -65,7 +66,7 @@ async def seller_consents(server: SimulatorServer, http: httpx.AsyncClient) -> s
 async def full_run(
     server: SimulatorServer, http: httpx.AsyncClient, code: str
 ) -> list[BaseException]:
-    config = amazon_config(server, spapi_timeout_seconds=0.5)
+    config = amazon_config(server)
     errors: list[BaseException] = []
     redirect = REDIRECT
     seller = server.settings.seller_id
@@ -83,20 +84,16 @@ async def full_run(
     await client.check_credentials()
     await client.sellers.get_marketplace_participations()
     for api in ("v2026", "v0"):
-        async for page in client.list_order_records(
-            marketplace_ids=[FR],
-            created_after=since(),
-            api=api,  # type: ignore[arg-type]
-        ):
+        async for page in client.list_order_records(all_orders(), api=api):  # type: ignore[arg-type]
             assert page.records
     record = await client.get_order_record(page.records[0].external_order_id)
     assert record.customer_name
-    async for _ in client.order_report_records(
+    report = OrderReportQuery(
         marketplace_ids=[FR],
         data_start_time=datetime.now(UTC) - timedelta(days=20),
         data_end_time=datetime.now(UTC) - timedelta(minutes=3),
-        first_poll=0.01,
-    ):
+    )
+    async for _ in client.order_report_records(report, first_poll=0.01):
         pass
 
     failures: list[Callable[[], Any]] = [

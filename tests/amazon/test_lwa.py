@@ -87,8 +87,8 @@ async def test_revoked_refresh_token_is_a_typed_error_not_retried(
     assert caught.value.code == "amazon_authorization_revoked"
     assert caught.value.title == "Amazon credentials revoked or expired — reconnect"
     assert "Atzr|" not in str(caught.value)
-    assert await counts(server, LWA, {"400": 1}) == {"400": 1}
-    assert await counts(server, PARTICIPATIONS, {}) == {}
+    assert counts(server, LWA) == {"400": 1}
+    assert counts(server, PARTICIPATIONS) == {}
 
 
 async def test_wrong_client_secret_is_a_typed_error_not_retried(
@@ -103,7 +103,7 @@ async def test_wrong_client_secret_is_a_typed_error_not_retried(
 
     assert caught.value.title == "Amazon application credentials wrong or not rotated"
     assert "not-rotated" not in str(caught.value)
-    assert await counts(server, LWA, {"401": 1}) == {"401": 1}
+    assert counts(server, LWA) == {"401": 1}
 
 
 async def test_one_access_token_serves_concurrent_calls(
@@ -117,8 +117,8 @@ async def test_one_access_token_serves_concurrent_calls(
     )
 
     assert all(result[0].marketplace.country_code == "FR" for result in results)
-    assert await counts(server, LWA, {"200": 1}) == {"200": 1}
-    assert await counts(server, PARTICIPATIONS, {"200": 12}) == {"200": 12}
+    assert counts(server, LWA) == {"200": 1}
+    assert counts(server, PARTICIPATIONS) == {"200": 12}
 
 
 async def test_token_refreshed_shortly_before_expiry(
@@ -131,12 +131,12 @@ async def test_token_refreshed_shortly_before_expiry(
 
     clock.advance(3600 - 600)
     await client.sellers.get_marketplace_participations()
-    assert await counts(server, LWA, {"200": 1}) == {"200": 1}
+    assert counts(server, LWA) == {"200": 1}
 
     clock.advance(500)
     await client.sellers.get_marketplace_participations()
-    assert await counts(server, LWA, {"200": 2}) == {"200": 2}
-    assert await counts(server, PARTICIPATIONS, {"200": 3}) == {"200": 3}
+    assert counts(server, LWA) == {"200": 2}
+    assert counts(server, PARTICIPATIONS) == {"200": 3}
 
 
 async def test_token_expired_at_amazon_is_renewed_and_the_call_completes(
@@ -151,8 +151,8 @@ async def test_token_expired_at_amazon_is_renewed_and_the_call_completes(
     participations = await client.sellers.get_marketplace_participations()
 
     assert participations[0].store_name == "KeyBuzz Demo Store"
-    assert await counts(server, LWA, {"200": 2}) == {"200": 2}
-    assert await counts(server, PARTICIPATIONS, {"200": 2, "403": 1}) == {"200": 2, "403": 1}
+    assert counts(server, LWA) == {"200": 2}
+    assert counts(server, PARTICIPATIONS) == {"200": 2, "403": 1}
 
 
 async def test_check_credentials_asks_lwa_even_with_a_cached_token(
@@ -163,7 +163,7 @@ async def test_check_credentials_asks_lwa_even_with_a_cached_token(
     client = connect(server, seller)
     await client.check_credentials()
     await client.check_credentials()
-    assert await counts(server, LWA, {"200": 2}) == {"200": 2}
+    assert counts(server, LWA) == {"200": 2}
 
     server.simulator.revoke(seller)
     with pytest.raises(AmazonAuthorizationRevoked):

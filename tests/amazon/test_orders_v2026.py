@@ -127,7 +127,7 @@ async def test_a_window_inside_the_last_two_minutes_asks_nothing(
     ]
 
     assert [(p.orders, p.position) for p in pages] == [([], None)]
-    assert await counts(server, "v2026.searchOrders") == {}
+    assert counts(server, "v2026.searchOrders") == {}
 
 
 async def test_updates_since_a_watermark(

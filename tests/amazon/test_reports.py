@@ -13,10 +13,20 @@ import pytest
 
 from keybuzz.amazon.errors import AmazonReportFailed
 from keybuzz.amazon.flatfile import parse_order_rows
-from keybuzz.amazon.reports import CANCELLED, ORDERS_BY_ORDER_DATE
+from keybuzz.amazon.reports import CANCELLED, ORDERS_BY_ORDER_DATE, OrderReportQuery
 from keybuzz.orders.records import OrderStatus
 from keybuzz.simulator import SimulatorServer
-from tests.amazon.conftest import FR, Connect, counts, new_seller, truth
+from tests.amazon.conftest import (
+    FR,
+    Connect,
+    counts,
+    new_seller,
+    on_one_clock,
+    sim_settings,
+    truth,
+)
+from tests.fixtures.simulator import InProcessSimulator
+from tests.fixtures.virtual_time import in_virtual_time
 
 NOW = datetime.now(UTC)
 
@@ -32,15 +42,17 @@ async def test_report_orders_match_the_api(
     records = [
         record
         async for record in client.order_report_records(
-            marketplace_ids=[FR],
-            data_start_time=NOW - timedelta(days=75),
-            data_end_time=NOW - timedelta(minutes=3),
+            OrderReportQuery(
+                marketplace_ids=[FR],
+                data_start_time=NOW - timedelta(days=75),
+                data_end_time=NOW - timedelta(minutes=3),
+            ),
             first_poll=0.01,
         )
     ]
 
     # 75 days in slices of at most 30: three reports.
-    assert await counts(server, "reports.createReport", {"202": 3}) == {"202": 3}
+    assert counts(server, "reports.createReport") == {"202": 3}
     assert sorted(r.external_order_id for r in records) == sorted(expected)
     for record in records:
         wanted = expected[record.external_order_id]
@@ -73,9 +85,11 @@ async def test_a_report_without_orders_ends_cancelled(
     rows = [
         row
         async for row in client.reports.order_report_rows(
-            marketplace_ids=[FR],
-            data_start_time=NOW - timedelta(days=10),
-            data_end_time=NOW - timedelta(days=1),
+            OrderReportQuery(
+                marketplace_ids=[FR],
+                data_start_time=NOW - timedelta(days=10),
+                data_end_time=NOW - timedelta(days=1),
+            ),
             first_poll=0.01,
         )
     ]
@@ -98,32 +112,33 @@ async def test_a_fatal_report_is_an_error(sim: SimulatorServer, connect: Connect
         await client.reports.wait_for_report(report_id, first_poll=0.01)
 
 
-async def test_polling_waits_for_generation_and_an_expired_url_is_renewed(
-    make_sim: Callable[..., SimulatorServer], connect: Connect
-) -> None:
-    server = make_sim(report_generation_seconds=0.3)
-    seller = new_seller(server, orders=30, days=10)
-    client = connect(server, seller)
-    report_id = await client.reports.create_report(
-        report_type=ORDERS_BY_ORDER_DATE,
-        marketplace_ids=[FR],
-        data_start_time=NOW - timedelta(days=12),
-    )
+@in_virtual_time
+async def test_polling_waits_for_generation_and_an_expired_url_is_renewed() -> None:
+    amazon = InProcessSimulator.start(sim_settings(report_generation_seconds=0.3))
+    seller = new_seller(amazon, orders=30, days=10)
+    async with amazon.http() as http:
+        client = on_one_clock(amazon, http, seller)
+        report_id = await client.reports.create_report(
+            report_type=ORDERS_BY_ORDER_DATE,
+            marketplace_ids=[FR],
+            data_start_time=NOW - timedelta(days=12),
+        )
 
-    report = await client.reports.wait_for_report(report_id, first_poll=0.05)
-    assert report.report_document_id is not None
-    document = await client.reports.get_report_document(report.report_document_id)
-    server.simulator.advance_clock(301)
-    rows = [
-        row async for row in parse_order_rows(client.reports.download_report_document(document))
-    ]
+        report = await client.reports.wait_for_report(report_id, first_poll=0.05)
+        assert report.report_document_id is not None
+        document = await client.reports.get_report_document(report.report_document_id)
+        amazon.simulator.advance_clock(301)
+        rows = [
+            row async for row in parse_order_rows(client.reports.download_report_document(document))
+        ]
 
-    polls = await counts(server, "reports.getReport")
-    assert 2 <= polls.get("200", 0) <= 8
-    assert await counts(server, "reports.getReportDocument", {"200": 2}) == {"200": 2}
-    assert {row.amazon_order_id for row in rows} == {o["orderId"] for o in truth(server, seller)}
+    # Polls at 0, 0.05, 0.125 and 0.2375 s find it in progress, at 0.40625 s done (0.3 s).
+    assert counts(amazon, "reports.getReport") == {"200": 5}
+    assert counts(amazon, "reports.getReportDocument") == {"200": 2}
+    assert {row.amazon_order_id for row in rows} == {o["orderId"] for o in truth(amazon, seller)}
 
 
+@pytest.mark.slow
 async def test_fifty_thousand_rows_in_constant_memory(
     make_sim: Callable[..., SimulatorServer], connect: Connect
 ) -> None:

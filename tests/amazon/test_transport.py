@@ -4,10 +4,12 @@ retry, and payloads it cannot read."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.errors import (
@@ -15,11 +17,12 @@ from keybuzz.amazon.errors import (
     AmazonInvalidRequest,
     AmazonMalformedResponse,
     AmazonNotFound,
+    AmazonThrottled,
     AmazonUnavailable,
 )
 from keybuzz.amazon.operations import GET_MARKETPLACE_PARTICIPATIONS
 from keybuzz.amazon.registry import ConnectionRegistry
-from keybuzz.amazon.retry import RetryPolicy
+from keybuzz.amazon.retry import Failure, RetryPolicy
 from keybuzz.amazon.tokens import BULK_ORDER_RESOURCES
 from keybuzz.simulator import FaultSettings, SimulatorServer
 from keybuzz.simulator.faults import FaultKind, ScriptedFault
@@ -30,13 +33,18 @@ from tests.amazon.conftest import (
     amazon_config,
     counts,
     new_seller,
+    on_one_clock,
+    sim_settings,
     since,
     truth,
 )
+from tests.fixtures.simulator import InProcessSimulator
+from tests.fixtures.virtual_time import in_virtual_time
 
 PARTICIPATIONS = "sellers.getMarketplaceParticipations"
 
 
+@pytest.mark.slow
 async def test_a_storm_of_500s_drops_timeouts_and_broken_bodies_is_ridden_out(
     make_sim: Callable[..., SimulatorServer], connect: Connect
 ) -> None:
@@ -45,7 +53,7 @@ async def test_a_storm_of_500s_drops_timeouts_and_broken_bodies_is_ridden_out(
         drop_rate=0.1,
         malformed_json_rate=0.05,
         slow_rate=0.05,
-        slow_seconds=1.0,
+        slow_seconds=6.0,
         seed=4,
         operations=["v2026.searchOrders", "v2026.getOrder"],
     )
@@ -54,7 +62,7 @@ async def test_a_storm_of_500s_drops_timeouts_and_broken_bodies_is_ridden_out(
     client = connect(
         server,
         seller,
-        config=amazon_config(server, spapi_timeout_seconds=0.3),
+        config=amazon_config(server, spapi_timeout_seconds=2.0),
         retry=RetryPolicy(attempts=10, base_delay=0.01, max_delay=0.05),
     )
     expected = truth(server, seller)
@@ -86,7 +94,7 @@ async def test_retries_are_bounded(
     with pytest.raises(AmazonUnavailable, match=r"HTTP 50[03] after 8 tries"):
         await client.sellers.get_marketplace_participations()
 
-    assert await counts(server, PARTICIPATIONS, {"500": 8}) == {"500": 8}
+    assert counts(server, PARTICIPATIONS) == {"500": 8}
     assert await client.sellers.get_marketplace_participations()
 
 
@@ -94,35 +102,69 @@ async def test_timeouts_that_never_end_become_unavailable(
     make_sim: Callable[..., SimulatorServer], connect: Connect
 ) -> None:
     server = make_sim(
-        faults=FaultSettings(slow_rate=1.0, slow_seconds=0.5, operations=[PARTICIPATIONS])
+        faults=FaultSettings(slow_rate=1.0, slow_seconds=5.0, operations=[PARTICIPATIONS])
     )
+    seller = new_seller(server)
+    token = SecretStr(server.simulator.authorize(seller).value)
+    registry = ConnectionRegistry()
+    # The access token first, at the usual timeout: only the SP-API call runs into the short one.
+    await connect(server, seller, refresh_token=token, registry=registry).check_credentials()
     client = connect(
         server,
-        config=amazon_config(server, spapi_timeout_seconds=0.1),
+        seller,
+        refresh_token=token,
+        registry=registry,
+        config=amazon_config(server, spapi_timeout_seconds=0.5),
         retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01),
     )
 
     with pytest.raises(AmazonUnavailable, match=r"ReadTimeout .* after 3 tries"):
         await client.sellers.get_marketplace_participations()
 
+    assert client.stats.requests[PARTICIPATIONS] == 3
 
-async def test_another_app_sharing_the_quota_causes_429s_that_are_ridden_out(
-    make_sim: Callable[..., SimulatorServer], connect: Connect
-) -> None:
-    server = make_sim(rate_scale=100.0)
-    seller = new_seller(server, orders=70, days=20)
-    ids = [order["orderId"] for order in truth(server, seller)]
-    # Two registries: two apps, each with its own idea of the seller's bucket at Amazon.
-    ours, theirs = (connect(server, seller, registry=ConnectionRegistry()) for _ in range(2))
 
-    results = await asyncio.gather(
-        *(ours.orders_v0.get_order_items(i, with_pii=False) for i in ids),
-        *(theirs.orders_v0.get_order_items(i, with_pii=False) for i in ids),
-    )
+@in_virtual_time
+async def test_a_first_429_is_retried_at_once_and_repeats_back_off() -> None:
+    loop = asyncio.get_running_loop()
+    policy = RetryPolicy(attempts=4, base_delay=1.0, max_delay=1.0)  # backoff: 0.5 to 1 s
+    tries: list[float] = []
+
+    async def throttled(number: int) -> Failure:
+        tries.append(loop.time())
+        return Failure("429 QuotaExceeded", AmazonThrottled, throttled=True)
+
+    with pytest.raises(AmazonThrottled, match=r"^op: still throttled after 4 tries$"):
+        await policy.run("op", throttled)
+
+    waits = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert len(waits) == 3
+    assert waits[0] == 0.0  # the drained bucket alone makes it wait, in real use
+    assert all(0.5 <= wait <= 1.0 for wait in waits[1:])
+
+
+@in_virtual_time
+async def test_another_app_sharing_the_quota_causes_429s_that_are_ridden_out() -> None:
+    # On one virtual clock with the simulator: both bursts land together, whatever the machine.
+    loop = asyncio.get_running_loop()
+    amazon = InProcessSimulator.start(sim_settings(rate_scale=100.0))
+    seller = new_seller(amazon, orders=70, days=20)
+    ids = [order["orderId"] for order in truth(amazon, seller)]
+    async with amazon.http() as http:
+        # Two registries: two apps, each with its own idea of the seller's bucket at Amazon.
+        ours, theirs = (
+            on_one_clock(amazon, http, seller, registry=ConnectionRegistry(clock=loop.time))
+            for _ in range(2)
+        )
+
+        results = await asyncio.gather(
+            *(ours.orders_v0.get_order_items(i, with_pii=False) for i in ids),
+            *(theirs.orders_v0.get_order_items(i, with_pii=False) for i in ids),
+        )
 
     assert len(results) == 2 * len(ids)
     assert all(items for items in results)
-    throttled = (await counts(server, "v0.getOrderItems")).get("429", 0)
+    throttled = counts(amazon, "v0.getOrderItems").get("429", 0)
     assert throttled == ours.stats.throttled + theirs.stats.throttled > 0
 
 
@@ -137,7 +179,7 @@ async def test_bad_request_is_a_typed_error_not_retried(
             pass
 
     assert "InvalidInput" in str(caught.value)
-    assert await counts(server, "v2026.searchOrders", {"400": 1}) == {"400": 1}
+    assert counts(server, "v2026.searchOrders") == {"400": 1}
 
 
 async def test_unknown_order_is_not_found(sim: SimulatorServer, connect: Connect) -> None:
@@ -161,8 +203,8 @@ async def test_denied_even_with_a_fresh_token_is_access_denied(
         await client.tokens.create_restricted_data_token(restricted_resources=BULK_ORDER_RESOURCES)
 
     # Once with the cached token, once more with a fresh one.
-    assert await counts(server, "tokens.createRestrictedDataToken", {"403": 2}) == {"403": 2}
-    assert await counts(server, "lwa.token", {"200": 2}) == {"200": 2}
+    assert counts(server, "tokens.createRestrictedDataToken") == {"403": 2}
+    assert counts(server, "lwa.token") == {"200": 2}
 
 
 async def test_a_payload_that_does_not_fit_is_malformed_and_names_no_value(

@@ -18,6 +18,7 @@ from tests.factories import TenantCredentials, make_tenant, order_record
 from tests.fixtures.amazon import (
     SELLER,
     START,
+    Deployed,
     OnVault,
     amazon_settings,
     connect,
@@ -174,3 +175,23 @@ async def test_disconnecting_nothing_is_a_404(
 
     assert response.status_code == 404
     assert response.json()["code"] == "connection_not_found"
+
+
+async def test_a_request_failing_on_a_dead_connection_commits_only_what_that_means(
+    deployed: Deployed, amazon: SimulatorServer
+) -> None:
+    """Without the test's transaction: the request rolls back, the status is recorded apart."""
+    client, tenant = deployed.client, await deployed.tenant()
+    amazon.simulator.revoke(SELLER)
+
+    response = await client.post(BACKFILL, headers=tenant.headers)
+
+    _assert_reconnect_problem(response)
+    connection = await connection_of(client, tenant)
+    assert connection["status"] == "NEEDS_RECONNECT"
+    assert "revoked" in connection["statusReason"]
+    async with deployed.runtime.sessionmaker() as session:
+        jobs = await session.scalar(
+            select(func.count()).select_from(BackfillJob).where(BackfillJob.tenant_id == tenant.id)
+        )
+    assert jobs == 0

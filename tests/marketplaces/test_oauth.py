@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -11,9 +13,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.amazon.retry import RetryPolicy
 from keybuzz.config import Settings
 from keybuzz.marketplaces.oauth import BINDING_COOKIE
+from keybuzz.runtime import Runtime, open_runtime
 from keybuzz.secrets import Stored, open_secret_backend, read_amazon_spapi
+from keybuzz.simulator.faults import FaultKind, ScriptedFault
 from keybuzz.simulator.server import SimulatorServer
 from tests.factories import TenantCredentials
 from tests.fixtures.amazon import (
@@ -21,12 +26,14 @@ from tests.fixtures.amazon import (
     START,
     Deployed,
     OnVault,
+    amazon_settings,
     callback_target,
     connect,
     connection_of,
     consent,
     token_calls,
 )
+from tests.fixtures.apps import api_client
 from tests.fixtures.vault import VaultServer
 
 PAGE = "text/html; charset=utf-8"
@@ -76,7 +83,7 @@ async def test_the_token_lives_only_in_the_secret_store(
             "SELECT string_agg(t::text, ' ') FROM ("
             " SELECT row_to_json(c)::text AS t FROM marketplace_connections c"
             "  WHERE c.tenant_id = :tenant"
-            " UNION ALL SELECT row_to_json(s)::text FROM oauth_states s"
+            " UNION ALL SELECT row_to_json(s)::text FROM oauth_states s WHERE s.tenant_id = :tenant"
             " UNION ALL SELECT encode(ciphertext, 'escape') FROM tenant_secrets"
             "  WHERE tenant_id = :tenant) rows"
         ),
@@ -320,3 +327,53 @@ async def test_of_eight_concurrent_callbacks_exactly_one_wins(
     assert statuses == [303] + [400] * 7
     assert token_calls(amazon) == 2
     assert connection["status"] == "CONNECTED"
+
+
+async def test_a_callback_that_fails_after_the_code_exchange_keeps_nothing_but_the_used_state(
+    runtime: Runtime,
+    session: AsyncSession,
+    tenant: TenantCredentials,
+    amazon: SimulatorServer,
+) -> None:
+    quick = dataclasses.replace(runtime.amazon, retry=RetryPolicy(attempts=2, base_delay=0.001))
+    async with api_client(dataclasses.replace(runtime, amazon=quick), session) as client:
+        _, callback = await consent(client, tenant)
+        amazon.simulator.script_faults(
+            [ScriptedFault(FaultKind.INTERNAL_ERROR, "sellers.getMarketplaceParticipations")] * 2
+        )
+
+        failed = await client.get(callback)
+        connection = await connection_of(client, tenant)
+    secrets_stored = await session.scalar(
+        text("SELECT count(*) FROM tenant_secrets WHERE tenant_id = :t"), {"t": tenant.id}
+    )
+    state_used = await session.scalar(
+        text("SELECT bool_and(used_at IS NOT NULL) FROM oauth_states WHERE tenant_id = :t"),
+        {"t": tenant.id},
+    )
+
+    assert failed.status_code == 502
+    assert "could not be reached" in failed.text
+    assert state_used
+    assert (connection["status"], connection["sellingPartnerId"]) == ("PENDING", None)
+    assert secrets_stored == 0
+
+
+async def test_a_callback_refused_for_the_apps_credentials_says_so_on_the_connection(
+    runtime: Runtime,
+    session: AsyncSession,
+    tenant: TenantCredentials,
+    amazon: SimulatorServer,
+    tmp_path: Path,
+) -> None:
+    wrong = amazon_settings(tmp_path, amazon, lwa_client_secret="not-the-secret")
+    async with open_runtime(wrong, engine=runtime.engine) as misconfigured:
+        async with api_client(misconfigured, session) as client:
+            _, callback = await consent(client, tenant)
+            failed = await client.get(callback)
+            connection = await connection_of(client, tenant)
+
+    assert failed.status_code == 503
+    assert "KEYBUZZ_LWA_CLIENT_SECRET" in failed.text
+    assert connection["status"] == "ERROR"
+    assert connection["action"]["kind"] == "contact_support"

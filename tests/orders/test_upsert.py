@@ -16,7 +16,10 @@ from tests.factories import TenantCredentials, order_record
 
 async def _orders(session: AsyncSession, tenant: TenantCredentials) -> list[Order]:
     result = await session.scalars(
-        select(Order).where(Order.tenant_id == tenant.id).order_by(Order.external_order_id)
+        select(Order)
+        .where(Order.tenant_id == tenant.id)
+        .order_by(Order.external_order_id)
+        .execution_options(populate_existing=True)  # upserts write behind the session's back
     )
     return list(result)
 
@@ -116,7 +119,7 @@ async def test_sav_status_survives_every_marketplace_update(
     )
     await upsert_orders(session, tenant.id, [newer])
 
-    await session.refresh(stored)
+    [stored] = await _orders(session, tenant)
     assert stored.order_status is OrderStatus.DELIVERED
     assert stored.sav_status is SavStatus.IN_PROGRESS
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from typer.testing import Result
 
 from keybuzz.config import Settings
-from keybuzz.db import create_engine, create_sessionmaker, transaction
+from keybuzz.db import create_engine, create_sessionmaker, cross_tenant, transaction
 from keybuzz.secrets import (
     MissingSecret,
     SecretBackend,
@@ -108,10 +108,9 @@ async def secrets_per_key(settings: Settings) -> dict[str | None, int]:
     engine = create_engine(_url(settings), pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
+            counts = select(TenantSecret.key_id, func.count(TenantSecret.tenant_id))
             rows = await session.execute(
-                select(TenantSecret.key_id, func.count(TenantSecret.tenant_id)).group_by(
-                    TenantSecret.key_id
-                )
+                cross_tenant(counts.group_by(TenantSecret.key_id), "secrets per key, all tenants")
             )
             return {key_id: count for key_id, count in rows}
     finally:

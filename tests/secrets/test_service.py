@@ -149,9 +149,8 @@ async def _database_as_text(session: AsyncSession) -> str:
     )
     rows = []
     for table in tables.all():
-        dumped = await session.scalar(
-            text(f"SELECT coalesce(json_agg(t)::text, '') FROM \"{table}\" t /* cross-tenant */")
-        )
+        dump = f"SELECT coalesce(json_agg(t)::text, '') FROM \"{table}\" t"
+        dumped = await session.scalar(text(f"{dump} /* cross-tenant: a dump has every row */"))
         rows.append(f"{table}: {dumped}")
     return "\n".join(rows)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -293,20 +292,21 @@ async def test_an_unreachable_vault_is_unavailable_not_a_crash(tenant_id: Tenant
 
 
 async def test_a_vault_that_never_answers_times_out_as_unavailable(tenant_id: TenantId) -> None:
+    """The store gives up by its own timeout: the call ends (rather than hangs) as unavailable.
+
+    How soon is not measured here (a shared CI machine makes any bound flaky): without the
+    store's timeout this test would hang until pytest-timeout fails it.
+    """
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
         store = VaultSecretStore(addr=f"http://127.0.0.1:{port}", token="t", timeout=0.3)
-        started = time.monotonic()
         try:
             with pytest.raises(SecretStoreUnavailable, match=r"timed out|no answer"):
                 await store.read(tenant_id, AMAZON)
         finally:
             await store.aclose()
-        elapsed = time.monotonic() - started
-
-    assert elapsed < 2
 
 
 async def test_the_vault_backend_is_chosen_and_checked_by_configuration(

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from keybuzz.simulator import SellerSpec, SimulatorServer, SimulatorSettings
+from keybuzz.simulator import SimulatorServer, SimulatorSettings
+from tests.fixtures.simulator import DE as DE
+from tests.fixtures.simulator import FR as FR
+from tests.fixtures.simulator import new_seller as new_seller
+from tests.fixtures.simulator import orders_older_than, simulators
 
-FR = "A13V1IB3VIYZZH"
-DE = "A1PA6795UKMFR9"
 SEARCH = "/orders/2026-01-01/orders"
 GET_ORDERS = "/orders/v0/orders"
 EVERY_INCLUDED_DATA = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES,PROMOTION,CANCELLATION"
@@ -58,9 +59,11 @@ class SpApi:
         return self.http.post(path, json=body, headers=headers)
 
 
+DEFAULTS: dict[str, Any] = {"orders": 150, "seed": 7, "rate_scale": 100_000.0}
+
+
 def settings(**overrides: Any) -> SimulatorSettings:
-    base: dict[str, Any] = {"orders": 150, "seed": 7, "rate_scale": 100_000.0}
-    return SimulatorSettings(**{**base, **overrides})
+    return SimulatorSettings(**{**DEFAULTS, **overrides})
 
 
 def caller(server: SimulatorServer, http: httpx.Client, seller_id: str) -> SpApi:
@@ -77,16 +80,7 @@ def server() -> Iterator[SimulatorServer]:
 
 @pytest.fixture
 def make_server() -> Iterator[Callable[..., SimulatorServer]]:
-    started: list[SimulatorServer] = []
-
-    def start(**overrides: Any) -> SimulatorServer:
-        running = SimulatorServer(settings(**overrides)).start()
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
+    yield from simulators(DEFAULTS)
 
 
 @pytest.fixture
@@ -100,21 +94,9 @@ def api(server: SimulatorServer, http: httpx.Client) -> SpApi:
     return caller(server, http, server.settings.seller_id)
 
 
-_seller_numbers = iter(range(10**6))
-
-
-def new_seller(server: SimulatorServer, **spec: Any) -> str:
-    seller_id = spec.pop("seller_id", f"ATESTSELLER{next(_seller_numbers):05d}")
-    fields: dict[str, Any] = {"orders": 60, "days": 30, "seed": 11, "marketplaces": (FR,), **spec}
-    server.simulator.create_seller(SellerSpec(seller_id=seller_id, **fields))
-    return seller_id
-
-
 def searchable_truth(server: SimulatorServer, seller_id: str) -> list[dict[str, Any]]:
     """Ground truth minus the orders of the last two minutes, which no search may return yet."""
-    latest = server.simulator.now() - 120
-    orders: list[dict[str, Any]] = server.simulator.ground_truth(seller_id)["orders"]
-    return [o for o in orders if datetime.fromisoformat(o["createdTime"]).timestamp() <= latest]
+    return orders_older_than(server, seller_id, 120)
 
 
 @pytest.fixture

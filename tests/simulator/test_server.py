@@ -71,6 +71,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_keybuzz_simulator_command_runs_it_alone() -> None:
     port = free_port()
     command = [
@@ -94,9 +95,9 @@ def test_keybuzz_simulator_command_runs_it_alone() -> None:
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=20)[0].decode()
+        output = process.communicate()[0].decode()
 
-    assert overview is not None, f"keybuzz simulator did not come up:\n{output}"
+    assert overview is not None, f"keybuzz simulator exited before serving:\n{output}"
     assert overview["rate_scale"] == 10
     assert overview["sellers"][0]["orders"] == 25
     assert f"http://127.0.0.1:{port}" in output
@@ -105,11 +106,12 @@ def test_keybuzz_simulator_command_runs_it_alone() -> None:
 
 
 def wait_for_overview(process: subprocess.Popen[bytes], base_url: str) -> dict[str, Any] | None:
-    deadline = time.monotonic() + 30
-    while process.poll() is None and time.monotonic() < deadline:
+    """The simulator's overview once it serves; ``None`` if its process ended first. No deadline:
+    a slow machine makes this slow, never failed (pytest-timeout stops a hang)."""
+    while process.poll() is None:
         try:
             body: dict[str, Any] = httpx.get(f"{base_url}/_sim", timeout=1).json()
             return body
-        except httpx.TransportError:
+        except httpx.TransportError:  # not listening yet, or slow to answer: ask again
             time.sleep(0.05)
     return None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,16 +13,24 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.amazon.retry import RetryPolicy
 from keybuzz.db import transaction
+from keybuzz.jobs import create_job_app
+from keybuzz.marketplaces import tasks as marketplace_tasks
 from keybuzz.orders.models import Order
+from keybuzz.runtime import Runtime, engine_url
+from keybuzz.simulator import FaultSettings
 from keybuzz.simulator.server import SimulatorServer
+from keybuzz.sync import tasks as sync_tasks
 from keybuzz.sync.schemas import BackfillRequest
 from keybuzz.sync.service import request_backfill
-from keybuzz.worker import run_worker
+from keybuzz.sync.tasks import BACKFILL_RETRY
 from tests.factories import TenantCredentials
 from tests.fixtures.amazon import SELLER, START, Deployed, connect, connection_of
 
 BACKFILL = "/api/v1/orders/backfill"
+# Two tries a request: 14 searchOrders calls in all, within its burst of 20 (then 1 per 180 s).
+QUICK_REQUESTS = RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001)
 
 pytestmark = pytest.mark.amazon
 
@@ -110,7 +121,7 @@ async def test_a_worker_imports_every_order_amazon_holds(
     queued = (await client.post(BACKFILL, json={"days": 90}, headers=tenant.headers)).json()
     truth = _orders_amazon_lists(amazon, queued)
 
-    await run_worker(deployed.runtime, wait=False, install_signals=False)
+    await deployed.run_jobs()
 
     job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
     connection = await connection_of(client, tenant)
@@ -149,3 +160,83 @@ async def test_another_tenants_backfill_is_not_found(
 
     assert response.status_code == 404
     assert listed.json() == {"items": []}
+
+
+async def test_a_backfill_amazon_keeps_failing_ends_failed_and_frees_the_way(
+    deployed: Deployed, amazon: SimulatorServer
+) -> None:
+    client, tenant = deployed.client, await deployed.tenant()
+    queued = (await client.post(BACKFILL, headers=tenant.headers)).json()
+    amazon.simulator.set_faults(FaultSettings(error_rate=1.0))
+
+    await deployed.run_jobs(_with_waits_configured_down(deployed.runtime))
+
+    job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
+    runs, left_queued = await _queue_state(deployed.runtime, queued["id"])
+    again = await client.post(BACKFILL, headers=tenant.headers)
+    assert job["status"] == "FAILED"
+    assert job["errorCode"] == "amazon_unavailable"
+    assert re.search(r"v2026\.searchOrders: HTTP 50[03] after \d+ tries", job["errorMessage"])
+    assert f"gave up after {BACKFILL_RETRY.attempts} attempts" in job["errorMessage"]
+    assert job["finishedAt"] is not None
+    assert runs == BACKFILL_RETRY.attempts
+    assert left_queued == 0
+    assert again.status_code == 202
+    assert again.json()["id"] != queued["id"]
+
+
+def test_the_backfill_retry_policy_ends_within_the_hour_the_docs_state() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "connections.md").read_text()
+    waits = ", ".join(_duration(wait) for wait in BACKFILL_RETRY.waits)
+
+    assert all(1 <= wait <= 15 * 60 for wait in BACKFILL_RETRY.waits)
+    assert BACKFILL_RETRY.total_wait <= dt.timedelta(hours=1)
+    assert f"{BACKFILL_RETRY.attempts} attempts" in docs
+    assert waits in docs
+
+
+async def test_a_backfill_refused_for_good_is_not_retried(
+    deployed: Deployed, amazon: SimulatorServer
+) -> None:
+    client, tenant = deployed.client, await deployed.tenant()
+    queued = (await client.post(BACKFILL, headers=tenant.headers)).json()
+    amazon.simulator.revoke(SELLER)
+
+    await deployed.run_jobs()
+
+    job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
+    runs, left_queued = await _queue_state(deployed.runtime, queued["id"])
+    connection = await connection_of(client, tenant)
+    assert (job["status"], job["errorCode"]) == ("FAILED", "amazon_reconnect_required")
+    assert (runs, left_queued) == (1, 0)
+    assert connection["status"] == "NEEDS_RECONNECT"
+
+
+def _with_waits_configured_down(runtime: Runtime) -> Runtime:
+    """The same runtime, its retry waits (the job's and each request's) made instant."""
+    no_wait = dataclasses.replace(BACKFILL_RETRY, waits=(0,) * len(BACKFILL_RETRY.waits))
+    groups = [sync_tasks.job_group(retry=no_wait), marketplace_tasks.job_group()]
+    return dataclasses.replace(
+        runtime,
+        amazon=dataclasses.replace(runtime.amazon, retry=QUICK_REQUESTS),
+        jobs=create_job_app(engine_url(runtime.engine), groups),
+    )
+
+
+async def _queue_state(runtime: Runtime, backfill_id: str) -> tuple[int, int]:
+    """How often the backfill's job ran, and how many of its jobs are still queued."""
+    async with runtime.sessionmaker() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT max(attempts), count(*) FILTER (WHERE status = 'todo') "
+                    "FROM procrastinate_jobs WHERE args->>'backfill_job_id' = :id"
+                ),
+                {"id": backfill_id},
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"

@@ -4,7 +4,8 @@ token in one region), over the process's shared ``httpx.AsyncClient``.
     amazon = SpApiApp(http, config, ConnectionRegistry())  # once per process (the runtime's)
     client = amazon.client(region=Region.EU, refresh_token=token, connection_key="t-001/amazon")
     await client.check_credentials()
-    async for page in client.list_order_records(marketplace_ids=[FR], created_after=since):
+    query = ListingQuery(marketplace_ids=[FR], window=Window(created_after=since))
+    async for page in client.list_order_records(query):
         ...  # page.records, then save page.position
 
 Rate-limit buckets and cached tokens live in the ``ConnectionRegistry`` under ``connection_key``,
@@ -14,9 +15,8 @@ so clients built per job share them and two connections never do.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -26,13 +26,13 @@ from keybuzz.amazon import normalize
 from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.errors import AmazonAccessDenied
 from keybuzz.amazon.flatfile import group_by_order
-from keybuzz.amazon.listing import Api, ListingPosition, OrderLister, OrderRecordPage
+from keybuzz.amazon.listing import Api, ListingPosition, ListingQuery, OrderLister, OrderRecordPage
 from keybuzz.amazon.lwa import Clock, LwaAuth, LwaClient
 from keybuzz.amazon.orders_v0 import OrdersV0Api
 from keybuzz.amazon.orders_v2026 import OrdersV2026Api
 from keybuzz.amazon.regions import Region, endpoints
 from keybuzz.amazon.registry import ConnectionRegistry
-from keybuzz.amazon.reports import ORDERS_BY_ORDER_DATE, ReportsApi
+from keybuzz.amazon.reports import OrderReportQuery, ReportsApi
 from keybuzz.amazon.retry import DEFAULT_RETRY, RetryPolicy
 from keybuzz.amazon.sellers import SellersApi
 from keybuzz.amazon.tokens import RestrictedDataAuth, TokensApi
@@ -96,27 +96,13 @@ class SpApiClient:
 
     def list_order_records(
         self,
+        query: ListingQuery,
         *,
-        marketplace_ids: Sequence[str],
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        last_updated_after: datetime | None = None,
-        last_updated_before: datetime | None = None,
         api: Api | None = None,
         position: ListingPosition | Mapping[str, Any] | None = None,
-        max_results_per_page: int = 100,
-    ) -> AsyncIterator[OrderRecordPage]:
-        """Every order of the window with its items, page by page (see ``listing``)."""
-        return self._lister.list(
-            marketplace_ids=marketplace_ids,
-            created_after=created_after,
-            created_before=created_before,
-            last_updated_after=last_updated_after,
-            last_updated_before=last_updated_before,
-            api=api,
-            position=position,
-            max_results_per_page=max_results_per_page,
-        )
+    ) -> AsyncGenerator[OrderRecordPage, None]:
+        """Every order of the query with its items, page by page (see ``listing``)."""
+        return self._lister.list(query, api=api, position=position)
 
     async def get_order_record(self, order_id: str) -> OrderRecord:
         """One order with everything KeyBuzz keeps (v2026 getOrder; v0 getOrder + items on 403)."""
@@ -127,22 +113,10 @@ class SpApiClient:
             return normalize.from_v0(order, await self.orders_v0.get_order_items(order_id))
 
     async def order_report_records(
-        self,
-        *,
-        marketplace_ids: Sequence[str],
-        data_start_time: datetime,
-        data_end_time: datetime,
-        report_type: str = ORDERS_BY_ORDER_DATE,
-        first_poll: float = 2.0,
+        self, query: OrderReportQuery, *, first_poll: float = 2.0
     ) -> AsyncIterator[OrderRecord]:
         """The orders of flat-file reports over the range (≤ 30-day slices), as a stream."""
-        rows = self.reports.order_report_rows(
-            marketplace_ids=marketplace_ids,
-            data_start_time=data_start_time,
-            data_end_time=data_end_time,
-            report_type=report_type,
-            first_poll=first_poll,
-        )
+        rows = self.reports.order_report_rows(query, first_poll=first_poll)
         async for group in group_by_order(rows):
             yield normalize.from_report_rows(group)
 

@@ -23,18 +23,30 @@ from pydantic import BaseModel, ConfigDict
 from keybuzz.amazon import normalize
 from keybuzz.amazon.errors import AmazonAccessDenied
 from keybuzz.amazon.lwa import Clock
-from keybuzz.amazon.orders_v0 import GetOrdersPage, GetOrdersPosition, OrdersV0Api
-from keybuzz.amazon.orders_v2026 import OrdersV2026Api, SearchPosition
+from keybuzz.amazon.orders_v0 import GetOrdersPage, GetOrdersPosition, GetOrdersQuery, OrdersV0Api
+from keybuzz.amazon.orders_v2026 import OrdersV2026Api, SearchOrdersQuery, SearchPosition
+from keybuzz.amazon.paging import OrdersQuery
 from keybuzz.amazon.registry import ConnectionState
+from keybuzz.amazon.windows import Window
 from keybuzz.orders.records import OrderRecord
 
 logger = logging.getLogger("keybuzz.amazon")
 
 T = TypeVar("T")
+Q = TypeVar("Q", bound=OrdersQuery)
 Api = Literal["v2026", "v0"]
 # After a 403 on searchOrders, the connection uses v0 this long before trying v2026 again.
 V2026_RETRY_AFTER = 6 * 3600.0
 V0_PAGES_AHEAD = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ListingQuery:
+    """The orders a listing wants, whichever API serves them: where, when, how many a page."""
+
+    marketplace_ids: Sequence[str]
+    window: Window
+    max_results_per_page: int = 100
 
 
 class ListingPosition(BaseModel):
@@ -97,6 +109,11 @@ async def gather_or_cancel(calls: Sequence[Awaitable[T]]) -> list[T]:
         raise
 
 
+def _as(api_query: type[Q], query: ListingQuery) -> Q:
+    """The listing's query in the terms of one API (its other filters left at their defaults)."""
+    return api_query.model_validate(query, from_attributes=True)
+
+
 def _retrieve(task: asyncio.Task[Any]) -> None:
     """A page task that fails after the reader gave up must not log "never retrieved"."""
     if not task.cancelled():
@@ -119,25 +136,14 @@ class OrderLister:
 
     async def list(
         self,
+        query: ListingQuery,
         *,
-        marketplace_ids: Sequence[str],
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        last_updated_after: datetime | None = None,
-        last_updated_before: datetime | None = None,
         api: Api | None = None,
         position: ListingPosition | Mapping[str, Any] | None = None,
-        max_results_per_page: int = 100,
-    ) -> AsyncIterator[OrderRecordPage]:
-        """``api=None`` picks v2026 and falls back to v0 on a 403 from the first searchOrders."""
-        window: dict[str, Any] = {
-            "marketplace_ids": marketplace_ids,
-            "created_after": created_after,
-            "created_before": created_before,
-            "last_updated_after": last_updated_after,
-            "last_updated_before": last_updated_before,
-            "max_results_per_page": max_results_per_page,
-        }
+    ) -> AsyncGenerator[OrderRecordPage, None]:
+        """Every order of the query with its items, page by page; resumes after ``position`` (a
+        saved ``page.position``) if given. ``api=None`` picks v2026 and falls back to v0 on a 403
+        from the first searchOrders."""
         saved = ListingPosition.model_validate(position) if position is not None else None
         chosen = saved.api if saved is not None else api
         if chosen is None and self._clock() < self._state.v2026_denied_until:
@@ -145,7 +151,9 @@ class OrderLister:
         if chosen != "v0":
             started = False
             try:
-                async for page in self._v2026(window, saved.v2026 if saved else None):
+                async for page in self._v2026(
+                    saved.v2026 if saved and saved.v2026 else _as(SearchOrdersQuery, query)
+                ):
                     started = True
                     yield page
                 return
@@ -154,14 +162,13 @@ class OrderLister:
                     raise
                 logger.warning("searchOrders denied (403) for this seller: using Orders v0")
                 self._state.v2026_denied_until = self._clock() + V2026_RETRY_AFTER
-        async for page in self._v0(window, saved.v0 if saved else None):
+        async for page in self._v0(saved.v0 if saved and saved.v0 else _as(GetOrdersQuery, query)):
             yield page
 
     async def _v2026(
-        self, window: dict[str, Any], position: SearchPosition | None
+        self, start: SearchOrdersQuery | SearchPosition
     ) -> AsyncIterator[OrderRecordPage]:
-        pages = self._orders.search_orders(**window, position=position)
-        async for page in ahead(pages, 1):
+        async for page in ahead(self._orders.pages(start), 1):
             yield OrderRecordPage(
                 records=[normalize.from_v2026(order) for order in page.orders],
                 position=ListingPosition(api="v2026", v2026=page.position)
@@ -173,9 +180,9 @@ class OrderLister:
             )
 
     async def _v0(
-        self, window: dict[str, Any], position: GetOrdersPosition | None
+        self, start: GetOrdersQuery | GetOrdersPosition
     ) -> AsyncIterator[OrderRecordPage]:
-        pages = self._orders_v0.get_orders(**window, position=position)
+        pages = self._orders_v0.pages(start)
         async for assembled in ahead(self._with_items(pages), V0_PAGES_AHEAD):
             yield await assembled
 

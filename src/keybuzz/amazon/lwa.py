@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
@@ -27,14 +26,11 @@ from keybuzz.amazon.errors import (
     AmazonError,
     AmazonInvalidRequest,
     AmazonMalformedResponse,
-    AmazonUnavailable,
     scrub,
 )
 from keybuzz.amazon.models_common import AmazonModel
 from keybuzz.amazon.regions import LWA_TOKEN_URL
-from keybuzz.amazon.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, TRANSIENT_ERRORS, RetryPolicy
-
-logger = logging.getLogger("keybuzz.amazon")
+from keybuzz.amazon.retry import DEFAULT_RETRY, TRANSIENT_ERRORS, Failure, RetryPolicy, retryable
 
 Clock = Callable[[], float]
 REFRESH_MARGIN = 120.0
@@ -106,29 +102,22 @@ class LwaClient:
             "client_id": self._client_id,
             "client_secret": self._client_secret.get_secret_value(),
         }
-        problem = ""
-        for attempt in range(1, self._retry.attempts + 1):
+
+        async def attempt(number: int) -> _TokenResponse | Failure:
             try:
                 response = await self._http.post(self._url, data=form, timeout=self._timeout)
             except TRANSIENT_ERRORS as error:
-                problem = type(error).__name__
-            else:
-                if response.status_code == 200:
-                    try:
-                        return _TokenResponse.model_validate_json(response.content)
-                    except ValidationError:
-                        problem = "unreadable token response"
-                elif response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
-                    problem = f"HTTP {response.status_code}"
-                else:
-                    raise _lwa_error(response, grant)
-            if attempt < self._retry.attempts:
-                delay = self._retry.backoff(attempt)
-                logger.info("LWA %s grant: %s, retrying in %.2f s", grant, problem, delay)
-                await asyncio.sleep(delay)
-        if problem == "unreadable token response":
-            raise AmazonMalformedResponse(f"LWA {grant} grant: {problem}")
-        raise AmazonUnavailable(f"LWA {grant} grant: {problem} after {self._retry.attempts} tries")
+                return Failure(type(error).__name__)
+            if response.status_code == 200:
+                try:
+                    return _TokenResponse.model_validate_json(response.content)
+                except ValidationError:
+                    return Failure("unreadable token response", AmazonMalformedResponse)
+            if retryable(response.status_code):
+                return Failure(f"HTTP {response.status_code}")
+            raise _lwa_error(response, grant)
+
+        return await self._retry.run(f"LWA {grant} grant", attempt)
 
 
 def _lwa_error(response: httpx.Response, grant: str) -> AmazonError:

@@ -149,6 +149,10 @@ class SearchOrdersResponse(V2026Model):
     created_before: AmazonTime | None = None
     last_updated_before: AmazonTime | None = None
 
+    @property
+    def next_token(self) -> str | None:
+        return self.pagination.next_token if self.pagination else None
+
 
 class GetOrderResponse(V2026Model):
     order: Order

@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from keybuzz.amazon import models_v0
 from keybuzz.amazon.errors import AmazonAccessDenied
 from keybuzz.amazon.lwa import Clock
 from keybuzz.amazon.operations import GET_ORDER_ITEMS, GET_ORDER_V0, GET_ORDERS
+from keybuzz.amazon.paging import OrdersPage, OrdersQuery, Params, Position, paginate
 from keybuzz.amazon.registry import ConnectionState
 from keybuzz.amazon.tokens import RestrictedDataAuth
 from keybuzz.amazon.transport import SpApiTransport
@@ -29,21 +29,24 @@ from keybuzz.amazon.windows import WallClock, Window, utcnow
 
 logger = logging.getLogger("keybuzz.amazon")
 
-DATE_NAMES = ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
 PII_RETRY_AFTER = 3600.0
 
 
-class GetOrdersQuery(BaseModel):
-    """Every filter of one getOrders search; the pages after the first resend it unchanged."""
-
-    model_config = ConfigDict(frozen=True)
+class GetOrdersQuery(OrdersQuery):
+    DATE_NAMES = ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
+    LIST_NAMES = (
+        ("marketplace_ids", "MarketplaceIds"),
+        ("order_statuses", "OrderStatuses"),
+        ("fulfillment_channels", "FulfillmentChannels"),
+        ("amazon_order_ids", "AmazonOrderIds"),
+    )
+    PAGE_SIZE_NAME = "MaxResultsPerPage"
+    NEXT_TOKEN_NAME = "NextToken"
 
     marketplace_ids: tuple[str, ...] = Field(min_length=1, max_length=50)
-    window: Window = Window()
     order_statuses: tuple[str, ...] = ()
     fulfillment_channels: tuple[str, ...] = ()
     amazon_order_ids: tuple[str, ...] = Field(default=(), max_length=50)
-    max_results_per_page: int = Field(default=100, ge=1, le=100)
 
     @model_validator(mode="after")
     def _searchable(self) -> GetOrdersQuery:
@@ -51,36 +54,9 @@ class GetOrdersQuery(BaseModel):
             raise ValueError("give created_after, last_updated_after or amazon_order_ids")
         return self
 
-    def params(self) -> list[tuple[str, str]]:
-        params = [("MarketplaceIds", ",".join(self.marketplace_ids))]
-        params += self.window.params(DATE_NAMES)
-        for name, values in (
-            ("OrderStatuses", self.order_statuses),
-            ("FulfillmentChannels", self.fulfillment_channels),
-            ("AmazonOrderIds", self.amazon_order_ids),
-        ):
-            if values:
-                params.append((name, ",".join(values)))
-        params.append(("MaxResultsPerPage", str(self.max_results_per_page)))
-        return params
 
-
-class GetOrdersPosition(BaseModel):
-    """Where a getOrders listing stands; ``model_dump(mode="json")`` to save it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    query: GetOrdersQuery
-    next_token: str
-
-
-@dataclass(frozen=True, slots=True)
-class GetOrdersPage:
-    orders: list[models_v0.Order]
-    position: GetOrdersPosition | None
-    """Resume after this page from here; ``None`` on the last page."""
-    created_before: datetime | None = None
-    last_updated_before: datetime | None = None
+GetOrdersPosition = Position[GetOrdersQuery]
+GetOrdersPage = OrdersPage[models_v0.Order, GetOrdersQuery]
 
 
 class OrdersV0Api:
@@ -116,51 +92,41 @@ class OrdersV0Api:
     ) -> AsyncGenerator[GetOrdersPage, None]:
         """Pages of orders. With ``position`` (a saved ``page.position``), the search it belongs
         to resumes after that page and the other filters are not used."""
-        now = self._wall_clock()
-        next_token: str | None = None
+        start: GetOrdersQuery | GetOrdersPosition
         if position is not None:
-            saved = GetOrdersPosition.model_validate(position)
-            query, next_token = saved.query, saved.next_token
+            start = GetOrdersPosition.model_validate(position)
         else:
-            window = Window(
-                created_after=created_after,
-                created_before=created_before,
-                last_updated_after=last_updated_after,
-                last_updated_before=last_updated_before,
-            )
-            query = GetOrdersQuery(
+            start = GetOrdersQuery(
                 marketplace_ids=tuple(marketplace_ids),
-                window=window.legal(now),
+                window=Window(
+                    created_after=created_after,
+                    created_before=created_before,
+                    last_updated_after=last_updated_after,
+                    last_updated_before=last_updated_before,
+                ),
                 order_statuses=tuple(order_statuses),
                 fulfillment_channels=tuple(fulfillment_channels),
                 amazon_order_ids=tuple(amazon_order_ids),
                 max_results_per_page=max_results_per_page,
             )
-            if query.window.is_empty(now):
-                yield GetOrdersPage([], None)
-                return
-        while True:
-            params = query.params()
-            if next_token is not None:
-                params.append(("NextToken", next_token))
+        async for page in self.pages(start, with_pii=with_pii):
+            yield page
+
+    def pages(
+        self, start: GetOrdersQuery | GetOrdersPosition, *, with_pii: bool = True
+    ) -> AsyncGenerator[GetOrdersPage, None]:
+        """The pages of a new getOrders search, or of a saved one after its position."""
+
+        async def get_page(params: Params) -> models_v0.OrdersList:
             response = await self._transport.call(
                 GET_ORDERS,
                 models_v0.GetOrdersResponse,
                 params=params,
                 auth=await self._auth(with_pii),
             )
-            payload = response.payload
-            next_token = payload.next_token or None
-            yield GetOrdersPage(
-                orders=payload.orders,
-                position=GetOrdersPosition(query=query, next_token=next_token)
-                if next_token
-                else None,
-                created_before=payload.created_before,
-                last_updated_before=payload.last_updated_before,
-            )
-            if next_token is None:
-                return
+            return response.payload
+
+        return paginate(GetOrdersPosition, start, get_page, self._wall_clock)
 
     async def get_order(self, order_id: str, *, with_pii: bool = True) -> models_v0.Order:
         response = await self._transport.call(

@@ -9,18 +9,17 @@ pagination contract requires; a saved position carries them. A position is good 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
 from keybuzz.amazon import models_v2026
 from keybuzz.amazon.operations import GET_ORDER, SEARCH_ORDERS
+from keybuzz.amazon.paging import OrdersPage, OrdersQuery, Params, Position, paginate
 from keybuzz.amazon.transport import SpApiTransport
 from keybuzz.amazon.windows import WallClock, Window, utcnow
 
-DATE_NAMES = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore")
 INCLUDED_DATA = (
     "BUYER",
     "RECIPIENT",
@@ -38,47 +37,31 @@ INCLUDED_DATA = (
 DEFAULT_INCLUDED_DATA = ("BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "PACKAGES")
 
 
-class SearchOrdersQuery(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class SearchOrdersQuery(OrdersQuery):
+    DATE_NAMES = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore")
+    LIST_NAMES = (
+        ("marketplace_ids", "marketplaceIds"),
+        ("fulfillment_statuses", "fulfillmentStatuses"),
+        ("fulfilled_by", "fulfilledBy"),
+        ("included_data", "includedData"),
+    )
+    PAGE_SIZE_NAME = "maxResultsPerPage"
+    NEXT_TOKEN_NAME = "paginationToken"
 
-    window: Window
     marketplace_ids: tuple[str, ...] = Field(default=(), max_length=50)
     fulfillment_statuses: tuple[str, ...] = ()
     fulfilled_by: tuple[str, ...] = ()
     included_data: tuple[str, ...] = DEFAULT_INCLUDED_DATA
-    max_results_per_page: int = Field(default=100, ge=1, le=100)
 
-    def params(self) -> list[tuple[str, str]]:
-        params = self.window.params(DATE_NAMES)
-        for name, values in (
-            ("marketplaceIds", self.marketplace_ids),
-            ("fulfillmentStatuses", self.fulfillment_statuses),
-            ("fulfilledBy", self.fulfilled_by),
-            ("includedData", self.included_data),
-        ):
-            if values:
-                params.append((name, ",".join(values)))
-        params.append(("maxResultsPerPage", str(self.max_results_per_page)))
-        return params
+    @model_validator(mode="after")
+    def _searchable(self) -> SearchOrdersQuery:
+        if not self.window.is_set:
+            raise ValueError("searchOrders needs created_after or last_updated_after")
+        return self
 
 
-class SearchPosition(BaseModel):
-    """Where a searchOrders listing stands; ``model_dump(mode="json")`` to save it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    query: SearchOrdersQuery
-    next_token: str
-
-
-@dataclass(frozen=True, slots=True)
-class SearchOrdersPage:
-    orders: list[models_v2026.Order]
-    position: SearchPosition | None
-    """Resume after this page from here; ``None`` on the last page."""
-    created_before: datetime | None = None
-    last_updated_before: datetime | None = None
-    """The upper bound Amazon applied: the next incremental run's ``last_updated_after``."""
+SearchPosition = Position[SearchOrdersQuery]
+SearchOrdersPage = OrdersPage[models_v2026.Order, SearchOrdersQuery]
 
 
 class OrdersV2026Api:
@@ -102,47 +85,36 @@ class OrdersV2026Api:
     ) -> AsyncGenerator[SearchOrdersPage, None]:
         """Pages of orders with their items. With ``position`` (a saved ``page.position``), the
         search it belongs to resumes after that page and the other filters are not used."""
-        next_token: str | None = None
+        start: SearchOrdersQuery | SearchPosition
         if position is not None:
-            saved = SearchPosition.model_validate(position)
-            query, next_token = saved.query, saved.next_token
+            start = SearchPosition.model_validate(position)
         else:
-            now = self._wall_clock()
-            window = Window(
-                created_after=created_after,
-                created_before=created_before,
-                last_updated_after=last_updated_after,
-                last_updated_before=last_updated_before,
-            )
-            if not window.is_set:
-                raise ValueError("searchOrders needs created_after or last_updated_after")
-            query = SearchOrdersQuery(
-                window=window.legal(now),
+            start = SearchOrdersQuery(
+                window=Window(
+                    created_after=created_after,
+                    created_before=created_before,
+                    last_updated_after=last_updated_after,
+                    last_updated_before=last_updated_before,
+                ),
                 marketplace_ids=tuple(marketplace_ids),
                 fulfillment_statuses=tuple(fulfillment_statuses),
                 fulfilled_by=tuple(fulfilled_by),
                 included_data=tuple(included_data),
                 max_results_per_page=max_results_per_page,
             )
-            if query.window.is_empty(now):
-                yield SearchOrdersPage([], None)
-                return
-        while True:
-            params = query.params()
-            if next_token is not None:
-                params.append(("paginationToken", next_token))
-            response = await self._transport.call(
-                SEARCH_ORDERS, models_v2026.SearchOrdersResponse, params=params
-            )
-            next_token = response.pagination.next_token if response.pagination else None
-            yield SearchOrdersPage(
-                orders=response.orders,
-                position=SearchPosition(query=query, next_token=next_token) if next_token else None,
-                created_before=response.created_before,
-                last_updated_before=response.last_updated_before,
-            )
-            if not next_token:
-                return
+        async for page in self.pages(start):
+            yield page
+
+    def pages(
+        self, start: SearchOrdersQuery | SearchPosition
+    ) -> AsyncGenerator[SearchOrdersPage, None]:
+        """The pages of a new search, or of a saved one after its position."""
+        return paginate(SearchPosition, start, self._search_page, self._wall_clock)
+
+    async def _search_page(self, params: Params) -> models_v2026.SearchOrdersResponse:
+        return await self._transport.call(
+            SEARCH_ORDERS, models_v2026.SearchOrdersResponse, params=params
+        )
 
     async def get_order(
         self, order_id: str, *, included_data: Sequence[str] = DEFAULT_INCLUDED_DATA

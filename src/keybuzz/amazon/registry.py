@@ -6,12 +6,13 @@ registry every client of the process shares (``SpApiApp.registry``)."""
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
 from keybuzz.amazon.lwa import TokenCache
-from keybuzz.amazon.ratelimit import BucketSet
+from keybuzz.amazon.ratelimit import BucketSet, Clock
 
 
 def _fingerprint(secret: SecretStr) -> str:
@@ -32,7 +33,9 @@ class ConnectionState:
 
 
 class ConnectionRegistry:
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock = time.monotonic) -> None:
+        """``clock`` (monotonic seconds) paces the rate-limit buckets; tests pass a virtual one."""
+        self._clock = clock
         self._states: dict[str, ConnectionState] = {}
 
     def state(
@@ -43,7 +46,8 @@ class ConnectionRegistry:
         credential = _fingerprint(refresh_token)
         state = self._states.get(connection_key)
         if state is None:
-            state = ConnectionState(buckets=BucketSet(sandbox=sandbox), credential=credential)
+            buckets = BucketSet(sandbox=sandbox, clock=self._clock)
+            state = ConnectionState(buckets=buckets, credential=credential)
             self._states[connection_key] = state
         elif state.credential != credential:
             state.credential = credential

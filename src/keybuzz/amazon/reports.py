@@ -12,6 +12,7 @@ import logging
 import time
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -36,6 +37,16 @@ ORDERS_BY_LAST_UPDATE = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
 MAX_REPORT_RANGE = timedelta(days=30)
 DONE, CANCELLED, FATAL = "DONE", "CANCELLED", "FATAL"
 CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReportQuery:
+    """The order reports to ask for: their type, marketplaces and range (of any length)."""
+
+    marketplace_ids: Sequence[str]
+    data_start_time: datetime
+    data_end_time: datetime
+    report_type: str = ORDERS_BY_ORDER_DATE
 
 
 class ReportsApi:
@@ -132,22 +143,16 @@ class ReportsApi:
                 return
 
     async def order_report_rows(
-        self,
-        *,
-        marketplace_ids: Sequence[str],
-        data_start_time: datetime,
-        data_end_time: datetime,
-        report_type: str = ORDERS_BY_ORDER_DATE,
-        first_poll: float = 2.0,
+        self, query: OrderReportQuery, *, first_poll: float = 2.0
     ) -> AsyncIterator[OrderReportRow]:
         """Every row of an order flat-file report over any range, requested in ≤ 30-day
         slices one after another, each streamed as it downloads."""
-        start = data_start_time
-        while start < data_end_time:
-            end = min(data_end_time, start + MAX_REPORT_RANGE)
+        start = query.data_start_time
+        while start < query.data_end_time:
+            end = min(query.data_end_time, start + MAX_REPORT_RANGE)
             report_id = await self.create_report(
-                report_type=report_type,
-                marketplace_ids=marketplace_ids,
+                report_type=query.report_type,
+                marketplace_ids=query.marketplace_ids,
                 data_start_time=start,
                 data_end_time=end,
             )

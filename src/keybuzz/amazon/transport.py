@@ -12,7 +12,6 @@ transient, map the rest to typed errors, parse the body into its model.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -31,13 +30,12 @@ from keybuzz.amazon.errors import (
     AmazonMalformedResponse,
     AmazonNotFound,
     AmazonThrottled,
-    AmazonUnavailable,
     scrub,
 )
 from keybuzz.amazon.models_common import AmazonModel, ErrorList, describe_validation_error
 from keybuzz.amazon.operations import Operation
 from keybuzz.amazon.ratelimit import BucketSet, TokenBucket
-from keybuzz.amazon.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, TRANSIENT_ERRORS, RetryPolicy
+from keybuzz.amazon.retry import DEFAULT_RETRY, TRANSIENT_ERRORS, Failure, RetryPolicy, retryable
 
 logger = logging.getLogger("keybuzz.amazon")
 
@@ -105,9 +103,10 @@ class SpApiTransport:
     ) -> M:
         bucket = self._buckets.bucket(operation)
         url = self._base_url + operation.url_path(**(path_params or {}))
-        throttles = failures = 0
-        problem = ""
-        for attempt in range(1, self.retry.attempts + 1):
+
+        async def attempt(number: int) -> M | Failure:
+            if number > 1:
+                self.stats.retried += 1
             await bucket.acquire()
             request = self._http.build_request(
                 operation.method,
@@ -122,55 +121,30 @@ class SpApiTransport:
             try:
                 response = await self._http.send(request, auth=auth or self.auth)
             except TRANSIENT_ERRORS as error:
-                problem = f"{type(error).__name__} after {time.perf_counter() - started:.1f} s"
-            else:
-                status = response.status_code
-                logger.debug(
-                    "%s -> %d in %.0f ms (try %d)",
-                    operation.name,
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                    attempt,
+                return Failure(
+                    f"{type(error).__name__} after {time.perf_counter() - started:.1f} s"
                 )
-                _adopt_rate(bucket, response)
-                if 200 <= status < 300:
-                    parsed = _parse(operation, model, response)
-                    if parsed is not None:
-                        return parsed
-                    problem = MALFORMED
-                elif status == 429:
-                    problem = THROTTLED
-                    throttles += 1
-                    self.stats.throttled += 1
-                    bucket.drain()
-                elif status in RETRYABLE_STATUSES or status >= 500:
-                    problem = f"HTTP {status}"
-                else:
-                    raise _typed_error(operation, response)
-            if attempt == self.retry.attempts:
-                break
-            if problem == THROTTLED:
-                # The drained bucket makes the retry wait for a token; back off more on repeats.
-                delay = self.retry.backoff(throttles - 1) if throttles > 1 else 0.0
-            else:
-                failures += 1
-                delay = self.retry.backoff(failures)
-            log = logger.warning if problem == THROTTLED else logger.info
-            log(
-                "%s: %s (try %d of %d), retrying",
+            status = response.status_code
+            logger.debug(
+                "%s -> %d in %.0f ms (try %d)",
                 operation.name,
-                problem,
-                attempt,
-                self.retry.attempts,
+                status,
+                (time.perf_counter() - started) * 1000,
+                number,
             )
-            self.stats.retried += 1
-            await asyncio.sleep(delay)
-        tries = f"after {self.retry.attempts} tries"
-        if problem == THROTTLED:
-            raise AmazonThrottled(f"{operation.name}: still throttled {tries}")
-        if problem == MALFORMED:
-            raise AmazonMalformedResponse(f"{operation.name}: {problem} {tries}")
-        raise AmazonUnavailable(f"{operation.name}: {problem} {tries}")
+            _adopt_rate(bucket, response)
+            if 200 <= status < 300:
+                parsed = _parse(operation, model, response)
+                return parsed if parsed is not None else Failure(MALFORMED, AmazonMalformedResponse)
+            if status == 429:
+                self.stats.throttled += 1
+                bucket.drain()
+                return Failure(THROTTLED, AmazonThrottled, throttled=True)
+            if retryable(status):
+                return Failure(f"HTTP {status}")
+            raise _typed_error(operation, response)
+
+        return await self.retry.run(operation.name, attempt)
 
 
 def _adopt_rate(bucket: TokenBucket, response: httpx.Response) -> None:

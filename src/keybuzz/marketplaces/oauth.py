@@ -34,6 +34,7 @@ from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection,
 from keybuzz.marketplaces.schemas import OAuthStart, OAuthStarted
 from keybuzz.marketplaces.service import (
     AMAZON,
+    AmazonUnreachable,
     ConnectionFailure,
     connection_failure,
     record_failure,
@@ -55,6 +56,7 @@ STATE_LIFETIME = dt.timedelta(minutes=10)
 CALLBACK_PATH = "/api/v1/marketplaces/amazon/oauth/callback"
 BINDING_COOKIE = "kb_amazon_oauth"
 DEFAULT_RETURN_PATH = "/orders"
+UNREACHABLE_ADVICE = "Amazon could not be reached. Start the connection again."
 _UNSAFE_PATH_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
 
 
@@ -224,12 +226,15 @@ async def complete(
     params: CallbackParams,
     redirect_uri: str,
 ) -> str:
-    """Finish a consent; returns the path to send the browser to. On a failure, raised once the
-    rest is rolled back, the state stays used and the connection says what the failure means."""
+    """Finish a consent; returns the path to send the browser to. A failure is raised once all
+    the rest is rolled back: the state stays used, and the connection says what the failure
+    means for it, if anything (Amazon unreachable means nothing: the seller starts again)."""
     state = await _consume_state(session, params)
     try:
         async with session.begin_nested():
             return await _connect(session, amazon, store, state, params, redirect_uri)
+    except AmazonUnreachable as unreachable:
+        raise OAuthAmazonFailed(UNREACHABLE_ADVICE) from unreachable
     except ConnectionFailure as failure:
         await record_failure(session, failure)
         raise
@@ -286,9 +291,7 @@ async def _exchange_code(
         assert failure is not None
         raise failure from error
     except AmazonUnavailable as error:
-        raise OAuthAmazonFailed(
-            "Amazon could not be reached. Start the connection again."
-        ) from error
+        raise OAuthAmazonFailed(UNREACHABLE_ADVICE) from error
 
 
 async def _store_secret(store: SecretStore, tenant_id: TenantId, secret: AmazonSpapiSecret) -> None:

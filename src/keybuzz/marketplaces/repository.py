@@ -1,4 +1,7 @@
-"""Queries on a tenant's marketplace connections and OAuth states (always tenant-scoped)."""
+"""Queries on a tenant's marketplace connections and OAuth states.
+
+Each names its tenant, except the few marked ``cross_tenant``, which say why they cannot.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.db import cross_tenant
 from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection, OAuthState
 from keybuzz.tenants.models import TenantId
 
@@ -65,31 +69,41 @@ async def connection_of_seller(
     session: AsyncSession, selling_partner_id: str, other_than: TenantId
 ) -> MarketplaceConnection | None:
     """Another tenant's live connection to the same Amazon seller account, if any."""
+    statement = select(MarketplaceConnection).where(
+        MarketplaceConnection.selling_partner_id == selling_partner_id,
+        MarketplaceConnection.tenant_id != other_than,
+        MarketplaceConnection.status != ConnectionStatus.DISCONNECTED,
+    )
     result = await session.scalars(
-        select(MarketplaceConnection).where(
-            MarketplaceConnection.selling_partner_id == selling_partner_id,
-            MarketplaceConnection.tenant_id != other_than,
-            MarketplaceConnection.status != ConnectionStatus.DISCONNECTED,
-        )
+        cross_tenant(statement, "an Amazon seller account belongs to one tenant: seek it in others")
     )
     return result.first()
 
 
 async def all_connections_to_check(session: AsyncSession) -> list[tuple[TenantId, str]]:
     """Every connection an operator check should look at, across tenants."""
-    rows = await session.execute(
+    statement = (
         select(MarketplaceConnection.tenant_id, MarketplaceConnection.marketplace)
         .where(MarketplaceConnection.status != ConnectionStatus.DISCONNECTED)
         .order_by(MarketplaceConnection.tenant_id)
     )
+    rows = await session.execute(
+        cross_tenant(statement, "the operator's connection check covers every tenant")
+    )
     return [(TenantId(tenant), marketplace) for tenant, marketplace in rows]
+
+
+_STATE_NAMES_THE_TENANT = (
+    "Amazon's redirect to the OAuth callback carries no tenant: the state, which only the "
+    "tenant's browser holds, names it"
+)
 
 
 async def consume_state(
     session: AsyncSession, state_hash: str, now: dt.datetime
 ) -> OAuthState | None:
     """Mark a valid, unused, unexpired state used, atomically; ``None`` if it is not all three."""
-    result = await session.execute(
+    statement = (
         update(OAuthState)
         .where(
             OAuthState.state_hash == state_hash,
@@ -100,10 +114,10 @@ async def consume_state(
         .returning(OAuthState)
         .execution_options(synchronize_session=False)
     )
+    result = await session.execute(cross_tenant(statement, _STATE_NAMES_THE_TENANT))
     return result.scalar_one_or_none()
 
 
 async def find_state(session: AsyncSession, state_hash: str) -> OAuthState | None:
-    return (
-        await session.scalars(select(OAuthState).where(OAuthState.state_hash == state_hash))
-    ).one_or_none()
+    statement = select(OAuthState).where(OAuthState.state_hash == state_hash)
+    return (await session.scalars(cross_tenant(statement, _STATE_NAMES_THE_TENANT))).one_or_none()

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.db import cross_tenant
 from keybuzz.secrets.keys import KeyRing, KeySource, Sealed, seal, unseal
 from keybuzz.secrets.models import TenantSecret
 from keybuzz.secrets.store import (
@@ -86,10 +87,7 @@ class LocalSecretStore:
                 .returning(TenantSecret.version)
             )
         if written is None:
-            raise SecretConflict(
-                f"Secret {name} of tenant {tenant_id} is no longer at version {cas}: "
-                "read it again before writing."
-            )
+            raise SecretConflict.stale(tenant_id, name, cas)
         logger.info("secret %s of tenant %s written, version %d", name, tenant_id, version)
         return version
 
@@ -191,17 +189,20 @@ async def reencrypt_all(session: AsyncSession, ring: KeyRing) -> Reencryption:
     """
     rows = (
         await session.execute(
-            select(
-                TenantSecret.tenant_id,
-                TenantSecret.name,
-                TenantSecret.version,
-                TenantSecret.key_id,
-                TenantSecret.nonce,
-                TenantSecret.ciphertext,
+            cross_tenant(
+                select(
+                    TenantSecret.tenant_id,
+                    TenantSecret.name,
+                    TenantSecret.version,
+                    TenantSecret.key_id,
+                    TenantSecret.nonce,
+                    TenantSecret.ciphertext,
+                )
+                .where(TenantSecret.ciphertext.is_not(None))
+                .order_by(TenantSecret.tenant_id, TenantSecret.name)
+                .with_for_update(),
+                "a key rotation re-encrypts every tenant's secrets",
             )
-            .where(TenantSecret.ciphertext.is_not(None))
-            .order_by(TenantSecret.tenant_id, TenantSecret.name)
-            .with_for_update()
         )
     ).all()
     reencrypted = 0
@@ -228,8 +229,11 @@ async def reencrypt_all(session: AsyncSession, ring: KeyRing) -> Reencryption:
 async def count_by_key(session: AsyncSession) -> dict[str | None, int]:
     """Secrets per key id (``None``: deleted secrets), across tenants: an operator's view."""
     rows = await session.execute(
-        select(TenantSecret.key_id, func.count(TenantSecret.tenant_id))
-        .group_by(TenantSecret.key_id)
-        .order_by(TenantSecret.key_id)
+        cross_tenant(
+            select(TenantSecret.key_id, func.count(TenantSecret.tenant_id))
+            .group_by(TenantSecret.key_id)
+            .order_by(TenantSecret.key_id),
+            "the operator's count of secrets per key spans every tenant",
+        )
     )
     return {key_id: count for key_id, count in rows}

@@ -171,6 +171,13 @@ class SecretConflict(SecretStoreError):
     code = "secret_version_conflict"
     title = "Secret was changed concurrently"
 
+    @classmethod
+    def stale(cls, tenant_id: TenantId, name: SecretName, cas: int) -> SecretConflict:
+        return cls(
+            f"Secret {name} of tenant {tenant_id} is no longer at version {cas}: "
+            "read it again before writing."
+        )
+
 
 class SecretUnreadable(SecretStoreError):
     """A stored secret cannot be used. ``version`` lets a new authorization overwrite it."""

@@ -162,10 +162,7 @@ class VaultSecretStore:
         path = secret_path(tenant_id, name)
         version = await self._run(lambda: self._write(path, data, cas))
         if version is None:
-            raise SecretConflict(
-                f"Secret {name} of tenant {tenant_id} is no longer at version {cas}: "
-                "read it again before writing."
-            )
+            raise SecretConflict.stale(tenant_id, name, cas)
         logger.info("secret %s of tenant %s written to Vault, version %d", name, tenant_id, version)
         return version
 

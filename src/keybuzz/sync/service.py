@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import procrastinate
@@ -20,7 +20,8 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.amazon.client import SpApiApp
-from keybuzz.amazon.listing import OrderRecordPage
+from keybuzz.amazon.listing import ListingQuery, OrderRecordPage
+from keybuzz.amazon.windows import Window
 from keybuzz.errors import Conflict, NotFound
 from keybuzz.jobs import defer_in_transaction, task_name
 from keybuzz.marketplaces import service as connections
@@ -123,7 +124,7 @@ class BackfillRun:
     """A started backfill: its job, and Amazon's pages from where the job stands."""
 
     job: BackfillJob
-    pages: AsyncIterator[OrderRecordPage]
+    pages: AsyncGenerator[OrderRecordPage, None]
 
 
 async def start_backfill(
@@ -146,12 +147,11 @@ async def start_backfill(
         started_at=job.started_at or dt.datetime.now(dt.UTC),
     )
     client = connections.amazon_client(amazon, usable.connection, usable.refresh_token)
-    pages = client.list_order_records(
+    query = ListingQuery(
         marketplace_ids=usable.connection.marketplace_ids,
-        created_after=job.window_start,
-        created_before=job.window_end,
-        position=job.checkpoint,
+        window=Window(created_after=job.window_start, created_before=job.window_end),
     )
+    pages = client.list_order_records(query, position=job.checkpoint)
     return BackfillRun(job, pages)
 
 

@@ -9,6 +9,7 @@ for the connection (reconnect, an operator) is recorded whatever happens to the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 
@@ -77,9 +78,10 @@ async def _backfill(runtime: Runtime, tenant_id: TenantId, job_id: uuid.UUID) ->
         run = await service.start_backfill(session, runtime.amazon, store, tenant_id, job_id)
     if run is None:
         return
-    async for page in run.pages:
-        async with transaction(runtime.sessionmaker) as session:
-            await service.store_page(session, run.job, page)
+    async with contextlib.aclosing(run.pages) as pages:
+        async for page in pages:
+            async with transaction(runtime.sessionmaker) as session:
+                await service.store_page(session, run.job, page)
     async with transaction(runtime.sessionmaker) as session:
         await service.finish_backfill(session, run.job)
 

@@ -6,9 +6,10 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.db import cross_tenant
 from keybuzz.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from keybuzz.tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant, TenantId
 from keybuzz.tenants.schemas import CreatedTenant, TenantRead
@@ -70,15 +71,12 @@ async def issue_api_key(session: AsyncSession, tenant_id: TenantId) -> str:
 
 async def revoke_api_keys(session: AsyncSession, tenant_id: TenantId) -> int:
     await require_tenant(session, tenant_id)
-    keys = await session.scalars(
-        select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
     )
-    revoked = 0
-    for key in keys:
-        key.revoked_at = func.now()
-        revoked += 1
-    await session.flush()
-    return revoked
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def _add_api_key(session: AsyncSession, tenant_id: TenantId) -> str:
@@ -114,10 +112,11 @@ async def authenticate(
     """The tenant a request may act for: its key must be valid and belong to ``tenant_header``."""
     if not bearer_key:
         raise Unauthenticated("Send `Authorization: Bearer <API key>`.")
+    statement = select(ApiKey.tenant_id).where(
+        ApiKey.key_hash == hash_api_key(bearer_key), ApiKey.revoked_at.is_(None)
+    )
     key_tenant = await session.scalar(
-        select(ApiKey.tenant_id).where(
-            ApiKey.key_hash == hash_api_key(bearer_key), ApiKey.revoked_at.is_(None)
-        )
+        cross_tenant(statement, "an API key is what tells which tenant a request acts for")
     )
     if key_tenant is None:
         raise Unauthenticated("The API key is unknown or revoked.")
