@@ -8,7 +8,7 @@ import httpx
 
 from keybuzz.simulator import SimulatorServer
 from keybuzz.simulator.clock import iso
-from tests.simulator.conftest import LONG_AGO, SEARCH, SpApi
+from tests.simulator.conftest import LONG_AGO, SEARCH, SpApi, searchable_truth
 
 
 def test_overview_shows_the_app_credentials(http: httpx.Client, server: SimulatorServer) -> None:
@@ -35,7 +35,11 @@ def test_create_seller_authorize_and_call(http: httpx.Client, server: SimulatorS
     assert created.status_code == 201
     assert created.json()["orders"] == 40
     assert created.json()["marketplaces"] == ["A1PA6795UKMFR9", "APJ6JRA9NG5V4"]
-    assert len(orders) == 40
+    assert len(server.simulator.ground_truth(seller_id)["orders"]) == 40
+    # One of them may have been created in the last two minutes, which no search returns yet.
+    assert [o["orderId"] for o in orders] == [
+        o["orderId"] for o in searchable_truth(server, seller_id)
+    ]
 
 
 def test_ground_truth_dump_shape(http: httpx.Client, server: SimulatorServer) -> None:
