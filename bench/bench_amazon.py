@@ -1,6 +1,7 @@
 """SP-API client benchmark: list every order with its items as fast as Amazon's limits allow.
 
     python bench/bench_amazon.py [--sizes 2000,20000] [--rate-scale 200] [--no-peer]
+                                 [--busy-loops N]
 
 The simulator runs in a child process with every Amazon rate multiplied by ``--rate-scale``
 (bursts unchanged). For each size N, three listings of the same N orders (90 days), each by a
@@ -15,7 +16,9 @@ seller of its own so that every run starts with full buckets:
 Each is printed beside the lower bound for its calls from the rate table (spapi.md, "Numbers
 that bound a 90-day backfill": ``T = max(0, M - B) / r`` per operation, operations in parallel),
 with their ratio (target <= 1.10) and the 429s the simulator answered (target 0 for keybuzz).
-``--save`` also writes them to ``bench/results/amazon.json``.
+``--busy-loops N`` runs N processes spinning on a core meanwhile (one per core: a loaded
+machine, where requests reach the simulator late and bunched). ``--save`` also writes the
+figures to ``bench/results/amazon.json``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ from keybuzz.simulator import SimulatorServer, SimulatorSettings
 RESULTS = Path(__file__).resolve().parent / "results" / "amazon.json"
 FR = "A13V1IB3VIYZZH"
 PEER_DEFAULT_DELAY = 5.0
+
+
+def spin() -> None:
+    """Child process: keep one core busy until killed."""
+    while True:
+        pass
 
 
 def serve(rate_scale: float, pipe: Connection) -> None:
@@ -216,28 +225,37 @@ def main() -> None:
     parser.add_argument("--rate-scale", type=float, default=200.0)
     parser.add_argument("--no-peer", action="store_true", help="skip python-amazon-sp-api")
     parser.add_argument("--save", action="store_true", help=f"write the figures to {RESULTS}")
+    parser.add_argument(
+        "--busy-loops", type=int, default=0, help="processes keeping a core busy meanwhile"
+    )
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
+    spinners = [context.Process(target=spin, daemon=True) for _ in range(args.busy_loops)]
     parent, child = context.Pipe()
     process = context.Process(target=serve, args=(args.rate_scale, child), daemon=True)
     process.start()
     simulator = Simulator(parent.recv())
     print(
         f"simulator at {simulator.base_url} (own process), rates x{args.rate_scale:g}, "
+        f"{args.busy_loops} busy loop(s) on {multiprocessing.cpu_count()} core(s), "
         f"python {sys.version.split()[0]}",
         flush=True,
     )
     rows: list[dict[str, Any]] = []
+    for spinner in spinners:
+        spinner.start()
     try:
         for size in (int(s) for s in args.sizes.split(",")):
             rows += run(size, args.rate_scale, not args.no_peer, simulator)
     finally:
+        for spinner in spinners:
+            spinner.terminate()
         parent.send("stop")
         process.join(30)
     if args.save:
         RESULTS.parent.mkdir(exist_ok=True)
-        document = {"rate_scale": args.rate_scale, "runs": rows}
+        document = {"rate_scale": args.rate_scale, "busy_loops": args.busy_loops, "runs": rows}
         RESULTS.write_text(json.dumps(document, indent=2) + "\n")
 
 

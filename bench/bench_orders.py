@@ -1,19 +1,24 @@
 """Orders foundation benchmark: upsert throughput against COPY, and API latency against raw SQL.
 
-    python bench/bench_orders.py [--orders 1000000] [--samples 300]
+    python bench/bench_orders.py [--orders 1000000] [--samples 300] [--changes-only]
 
 It fills one tenant with N orders (2.5 items each on average) through the application's upsert
 path, then COPYs the same rows into empty copies of the same tables, side by side in one run;
-then it serves the API with uvicorn over loopback and times four list queries, each beside the
-same SQL sent with psycopg. Targets: upsert >= 40 % of COPY throughput; API p99 <= 3x raw SQL
-p99 and < 50 ms. Uses the machine's PostgreSQL on 127.0.0.1:5432 when it answers (else the
-embedded server) in a scratch database that it drops at the end.
+then it times upserts of orders that are already stored and come back changed (2,000 and 10,000
+at once: a line dropped, or the report's lines replaced by the API's); then it serves the API
+with uvicorn over loopback and times four list queries, each beside the same SQL sent with
+psycopg. Targets: upsert >= 40 % of COPY throughput; API p99 <= 3x raw SQL p99 and < 50 ms.
+``--changes-only`` runs the changed-orders timings alone, on an otherwise empty database. Uses
+the machine's PostgreSQL on 127.0.0.1:5432 when it answers (else the embedded server) in a
+scratch database that it drops at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import datetime as dt
 import json
 import os
 import socket
@@ -44,7 +49,7 @@ from keybuzz.db import (
     transaction,
 )
 from keybuzz.orders import repository
-from keybuzz.orders.records import OrderRecord, OrderStatus
+from keybuzz.orders.records import ItemRecord, OrderRecord, OrderStatus
 from keybuzz.orders.repository import SORTS, OrderQuery
 from keybuzz.orders.service import encode_cursor
 from keybuzz.orders.upsert import items_digest, upsert_orders
@@ -183,6 +188,74 @@ async def fill_with_copy(url: str, count: int, *, indexed: bool) -> float:
             elapsed += time.perf_counter() - started
         await conn.execute(f"DROP TABLE copy_orders_{suffix}, copy_items_{suffix}")
     return elapsed
+
+
+# --- Changed orders ----------------------------------------------------------------------------
+
+CHANGED_BATCHES = (2_000, 10_000)
+
+
+def as_report(record: OrderRecord) -> OrderRecord:
+    """The order as the flat-file report gives it: lines known by SKU (made unique), no total."""
+    seen: dict[str, int] = {}
+    items = []
+    for item in record.items or ():
+        base = item.sku or item.asin or "line"
+        seen[base] = seen.get(base, 0) + 1
+        key = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        items.append(dataclasses.replace(item, external_item_id=key))
+    return dataclasses.replace(
+        record,
+        customer_name=None,
+        customer_email=None,
+        total_amount=None,
+        latest_ship_date=None,
+        items=tuple(items),
+        enriched=False,
+    )
+
+
+def one_line_dropped(record: OrderRecord) -> OrderRecord:
+    """A newer version of the order: its last line gone (or, alone, its quantity changed)."""
+    items = record.items or ()
+    if len(items) > 1:
+        changed: tuple[ItemRecord, ...] = items[:-1]
+    else:
+        changed = tuple(dataclasses.replace(i, quantity=i.quantity + 1) for i in items)
+    return dataclasses.replace(
+        record,
+        order_status=OrderStatus.SHIPPED,
+        external_updated_at=record.external_updated_at + dt.timedelta(hours=1),
+        items=changed,
+    )
+
+
+async def time_changed_batches(url: str) -> list[dict[str, Any]]:
+    """Upsert N stored orders again, changed, in one call; time that call's transaction."""
+    scenarios: list[tuple[str, Callable[[OrderRecord], OrderRecord], Any]] = [
+        ("a line dropped", lambda r: r, one_line_dropped),
+        ("report lines -> API lines", as_report, lambda r: dataclasses.replace(r, enriched=True)),
+    ]
+    engine = create_engine(url, pool_size=1)
+    sessionmaker = create_sessionmaker(engine)
+    results = []
+    for number, (label, first, then) in enumerate(scenarios):
+        for size in CHANGED_BATCHES:
+            tenant = TenantId(f"bench-changes-{number}-{size}")
+            records = list(generate(size, seed=size + number))
+            async with transaction(sessionmaker) as session:
+                await create_tenant(session, tenant, "Benchmark")
+                await upsert_orders(session, tenant, [first(r) for r in records])
+            changed = [then(r) for r in records]
+            started = time.perf_counter()
+            async with transaction(sessionmaker) as session:
+                result = await upsert_orders(session, tenant, changed)
+            seconds = time.perf_counter() - started
+            assert result.orders_written == size, result
+            results.append({"changed": label, "orders": size, "seconds": round(seconds, 3)})
+            print(f"  {label:<28} {size:>7,} orders  {seconds:>7.2f} s", flush=True)
+    await engine.dispose()
+    return results
 
 
 # --- API against raw SQL ---------------------------------------------------------------------
@@ -342,6 +415,8 @@ async def run(url: str, count: int, samples: int) -> dict[str, Any]:
     copy_seconds = await fill_with_copy(url, count, indexed=True)
     print("COPY of the same rows into bare tables (no index), for reference…")
     bare_seconds = await fill_with_copy(url, count, indexed=False)
+    print("Stored orders upserted again, changed…")
+    changes = await time_changed_batches(url)
     print("API latency against raw SQL…")
     latency = await measure_api(url, count, samples)
     return {
@@ -351,11 +426,20 @@ async def run(url: str, count: int, samples: int) -> dict[str, Any]:
         "copy_bare_orders_per_s": round(count / bare_seconds),
         "upsert_vs_copy_indexed": round(copy_seconds / upsert_seconds, 3),
         "upsert_vs_copy_bare": round(bare_seconds / upsert_seconds, 3),
+        "changed_batches": changes,
         "latency": latency,
     }
 
 
+def report_changes(changes: list[dict[str, Any]]) -> None:
+    print()
+    print(f"{'stored orders upserted again, changed':<40} {'orders':>7} {'seconds':>8}")
+    for row in changes:
+        print(f"{row['changed']:<40} {row['orders']:>7,} {row['seconds']:>8.2f}")
+
+
 def report(result: dict[str, Any]) -> None:
+    report_changes(result["changed_batches"])
     print()
     print(
         f"orders: {result['orders']:,}  (machine: {os.cpu_count()} cores; client and server "
@@ -387,12 +471,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument(
+        "--changes-only", action="store_true", help="Only time the changed-orders upserts."
+    )
     args = parser.parse_args()
     server = server_url()
     name = scratch_database(server)
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         migrate(url)
+        if args.changes_only:
+            report_changes(asyncio.run(time_changed_batches(url)))
+            return
         result = asyncio.run(run(url, args.orders, args.samples))
     finally:
         drop_database(server, name)

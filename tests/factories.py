@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from dataclasses import dataclass
@@ -77,3 +78,54 @@ def order_record(**overrides: Any) -> OrderRecord:
     }
     values.update(overrides)
     return OrderRecord(**values)
+
+
+def report_record(**overrides: Any) -> OrderRecord:
+    """The same order as ``order_record`` gives, as the order report brings it
+    (``normalize.from_report_rows``): no buyer, total or deadline, and lines known by SKU
+    (``#2`` for a second line of one SKU), never by Amazon's order-item id."""
+    record = order_record(**overrides)
+    seen: dict[str, int] = {}
+    items = []
+    for item in record.items or ():
+        base = item.sku or item.asin or f"line-{len(items) + 1}"
+        seen[base] = seen.get(base, 0) + 1
+        name = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        items.append(dataclasses.replace(item, external_item_id=name))
+    defaults: dict[str, Any] = {
+        "customer_name": None,
+        "customer_email": None,
+        "total_amount": None,
+        "latest_ship_date": None,
+        "shipping_address": {"city": "Lyon", "postalCode": "69001", "countryCode": "FR"},
+        "enriched": False,
+    }
+    defaults = {name: value for name, value in defaults.items() if name not in overrides}
+    return dataclasses.replace(record, items=tuple(items), **defaults)
+
+
+def api_record(report: OrderRecord, **overrides: Any) -> OrderRecord:
+    """``report``'s order as Amazon's API gives it later: with the buyer, total, deadline, full
+    address and every line under its order-item id (the same lines, unless ``items`` says)."""
+    number = overrides.pop("number", None) or next(_numbers)
+    items = tuple(
+        dataclasses.replace(item, external_item_id=f"{number:05d}{line:09d}")
+        for line, item in enumerate(report.items or (), start=1)
+    )
+    values: dict[str, Any] = {
+        "customer_name": f"Client {number}",
+        "customer_email": f"client{number}@marketplace.amazon.fr",
+        "total_amount": Decimal("42.50"),
+        "latest_ship_date": report.order_date + dt.timedelta(days=3),
+        "shipping_address": {
+            "name": f"Client {number}",
+            "addressLine1": "12 rue de la République",
+            "city": "Lyon",
+            "postalCode": "69001",
+            "countryCode": "FR",
+        },
+        "items": items,
+        "enriched": True,
+    }
+    values.update(overrides)
+    return dataclasses.replace(report, **values)

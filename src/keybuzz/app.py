@@ -11,6 +11,7 @@ from keybuzz import __version__, health
 from keybuzz.config import Settings, get_settings
 from keybuzz.db import resolve_database_url
 from keybuzz.marketplaces.routes import router as marketplaces_router
+from keybuzz.orders.routes import quarantine_router
 from keybuzz.orders.routes import router as orders_router
 from keybuzz.problems import register_error_handlers
 from keybuzz.runtime import Runtime, open_runtime
@@ -54,6 +55,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(marketplaces_router)
     app.include_router(backfill_router)  # before the orders router: /orders/backfill is no id
+    app.include_router(quarantine_router)  # nor is /orders/quarantine
     app.include_router(orders_router)
     app.include_router(pages_router)
     return app

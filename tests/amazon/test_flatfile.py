@@ -6,14 +6,17 @@ import gzip
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 
+from keybuzz.amazon import normalize
 from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.errors import AmazonMalformedResponse
-from keybuzz.amazon.flatfile import group_by_order, lines, parse_order_rows
+from keybuzz.amazon.flatfile import group_by_order, lines, parse_order_rows, parse_report_lines
 from keybuzz.amazon.models_reports import ReportDocument
+from keybuzz.orders.records import OrderRecord, RejectedOrder
 
 HEADER = (
     "amazon-order-id\tmerchant-order-id\tpurchase-date\tlast-updated-date\torder-status\t"
@@ -63,9 +66,14 @@ async def test_lines_keep_the_last_one_without_newline() -> None:
 
 
 async def test_rows_grouped_by_order() -> None:
-    groups = [g async for g in group_by_order(parse_order_rows(in_chunks(DOCUMENT, 50)))]
+    groups = [g async for g in group_by_order(parse_report_lines(in_chunks(DOCUMENT, 50)))]
 
-    assert [[r.sku for r in group] for group in groups] == [["KBZ-1", "KBZ-2"], ["KBZ-3"]]
+    assert [[line.row.sku for line in g.lines if line.row] for g in groups] == [
+        ["KBZ-1", "KBZ-2"],
+        ["KBZ-3"],
+    ]
+    # Rows handled once each order is: skip that many to resume after it.
+    assert [g.rows_done for g in groups] == [2, 3]
 
 
 async def test_a_report_without_a_required_column_is_malformed() -> None:
@@ -142,3 +150,121 @@ async def test_a_truncated_gzip_is_malformed(
 
     with pytest.raises(AmazonMalformedResponse, match="middle of its gzip"):
         await download(client, "GZIP")
+
+
+def report(*rows: str) -> bytes:
+    return (HEADER + "\n" + "\n".join(rows) + "\n").encode()
+
+
+async def report_items(document: bytes, skip_rows: int = 0) -> list[tuple[Any, int]]:
+    """Each order of the document (record or rejection) with the rows done after it."""
+    lines_read = parse_report_lines(in_chunks(document, 37), skip_rows=skip_rows)
+    return [
+        (normalize.from_report_lines(group.lines), group.rows_done)
+        async for group in group_by_order(lines_read)
+    ]
+
+
+async def test_unreadable_lines_are_set_aside_and_the_stream_goes_on() -> None:
+    no_id = ROWS[0].replace("403-1111111-1111111", "", 1)
+    bad_quantity = ROWS[1].replace("\t1\tEUR", "\tun\tEUR")
+    bad_date = ROWS[2].replace("2026-05-03T10:00:00+00:00", "3 mai", 1)
+    teleported = ROWS[2].replace("2222222", "3333333").replace("Pending", "Teleported")
+    fine = ROWS[2].replace("2222222", "5555555")
+    document = report(no_id, ROWS[0], bad_quantity, bad_date, teleported, ROWS[2], no_id, fine)
+
+    items = await report_items(document)
+
+    orders = [order for order, _ in items]
+    assert [type(order).__name__ for order in orders] == [
+        "RejectedOrder",  # a first line without an order id
+        "RejectedOrder",  # 403-1111111-1111111: one of its two lines unreadable
+        "RejectedOrder",  # 403-2222222-2222222 with a date that is not one
+        "RejectedOrder",  # 403-3333333-3333333, status unknown
+        "RejectedOrder",  # 403-2222222-2222222 again, followed by a line without an id
+        "OrderRecord",  # 403-5555555-5555555
+    ]
+    first, two_lines, bad_day, unknown, interrupted, good = orders
+    assert isinstance(first, RejectedOrder)
+    assert (first.external_order_id, first.reason) == (
+        None,
+        "order report line 2: amazon-order-id is empty",
+    )
+    assert first.payload["amazon-order-id"] == ""
+    assert isinstance(two_lines, RejectedOrder)
+    assert two_lines.external_order_id == "403-1111111-1111111"
+    assert two_lines.reason == (
+        "order report line 4: quantity is unreadable (1 other line(s) of the order set aside "
+        "with it)"
+    )
+    assert two_lines.payload["quantity"] == "un"
+    assert two_lines.payload["product-name"] == "Tasse à café"
+    assert set(two_lines.payload) == set(HEADER.split("\t"))
+    assert isinstance(bad_day, RejectedOrder)
+    assert bad_day.reason == "order report line 5: purchase-date is unreadable"
+    assert bad_day.payload["purchase-date"] == "3 mai"
+    assert isinstance(unknown, RejectedOrder)
+    assert unknown.reason == "order 403-3333333-3333333: unknown order status 'Teleported'"
+    assert unknown.payload["order-status"] == "Teleported"
+    assert isinstance(interrupted, RejectedOrder)
+    assert interrupted.external_order_id == "403-2222222-2222222"
+    assert interrupted.reason.startswith("order report line 8: amazon-order-id is empty")
+    assert all(o.source == "report" and o.marketplace == "amazon" for o in orders[:5])
+    assert isinstance(good, OrderRecord)
+    assert (good.external_order_id, good.enriched) == ("403-5555555-5555555", False)
+    # Every order ends at its own row: a resume after any of them misses and repeats nothing.
+    assert [done for _, done in items] == [1, 3, 4, 5, 7, 8]
+
+
+async def test_reading_resumes_after_the_rows_done_of_any_order() -> None:
+    no_id = ROWS[2].replace("403-2222222-2222222", "", 1)
+    document = report(ROWS[0], no_id, ROWS[1], ROWS[2], ROWS[0].replace("1111111", "4444444"))
+    items = await report_items(document)
+    assert [done for _, done in items] == [3, 4, 5]
+
+    for index, (_, done) in enumerate(items):
+        assert await report_items(document, skip_rows=done) == items[index + 1 :]
+    assert await report_items(document, skip_rows=0) == items
+
+
+class BreaksOff(httpx.AsyncByteStream):
+    """A body whose connection drops after ``size`` bytes."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data = data[:size]
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in in_chunks(self.data, 1000):
+            yield chunk
+        raise httpx.ReadError("connection reset by peer")
+
+
+async def test_a_download_broken_off_goes_on_after_the_last_order_yielded(
+    mock_connect: Callable[[Callable[[httpx.Request], httpx.Response]], SpApiClient],
+) -> None:
+    rows = [
+        ROWS[line % 2].replace("1111111-1111111", f"{order:07d}-1111111")
+        for order in range(400)
+        for line in range(2)
+    ]
+    body = report(*rows)
+    downloads: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        downloads.append(len(downloads))
+        if len(downloads) == 1:
+            return httpx.Response(200, stream=BreaksOff(body, len(body) // 2))
+        return httpx.Response(200, stream=Streamed(body))
+
+    client = mock_connect(handler)
+
+    items = [
+        (item.order.external_order_id, item.rows_done, len(downloads))
+        async for item in client.reports.report_records(document(None))
+    ]
+
+    assert [order_id for order_id, _, _ in items] == [f"403-{n:07d}-1111111" for n in range(400)]
+    assert [done for _, done, _ in items] == list(range(2, 801, 2))
+    assert len(downloads) == 2
+    # Some orders came from the first download, the rest from the second, none twice.
+    assert 0 < sum(1 for *_, download in items if download == 1) < 400

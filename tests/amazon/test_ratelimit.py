@@ -10,15 +10,25 @@ client's refill in step and a request the client sends too early is a 429, alway
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Iterable
 
 import pytest
 from pydantic import SecretStr
 
+from keybuzz.amazon.errors import AmazonQuotaExhausted
 from keybuzz.amazon.operations import GET_ORDER, GET_ORDER_ITEMS, UsagePlan
-from keybuzz.amazon.ratelimit import TokenBucket
+from keybuzz.amazon.ratelimit import BucketSet, Priority, TokenBucket
 from keybuzz.amazon.registry import ConnectionRegistry
-from tests.amazon.conftest import all_orders, counts, new_seller, on_one_clock, sim_settings, truth
+from tests.amazon.conftest import (
+    FakeClock,
+    all_orders,
+    counts,
+    new_seller,
+    on_one_clock,
+    sim_settings,
+    truth,
+)
 from tests.fixtures.simulator import InProcessSimulator
 from tests.fixtures.virtual_time import in_virtual_time
 
@@ -124,10 +134,18 @@ async def test_a_cancelled_waiter_does_not_hold_up_the_queue() -> None:
     assert loop.time() == pytest.approx(1 / 50.0, abs=TICK)
 
 
-def test_jitter_reserve_stays_under_half_the_burst() -> None:
-    assert TokenBucket(UsagePlan(rate=2.0, burst=30)).reserve == 1.0
-    assert TokenBucket(UsagePlan(rate=100.0, burst=30)).reserve == 14.5
-    assert TokenBucket(UsagePlan(rate=0.0056, burst=20)).reserve < 0.01
+def test_jitter_reserve_stays_under_half_the_burst_and_covers_the_requests_in_flight() -> None:
+    buckets = [
+        TokenBucket(UsagePlan(rate=2.0, burst=30)),
+        TokenBucket(UsagePlan(rate=10.0, burst=30)),
+        TokenBucket(UsagePlan(rate=100.0, burst=30)),
+        TokenBucket(UsagePlan(rate=0.0056, burst=20)),
+    ]
+
+    # Half a second of tokens, at most half the burst, and at least one token ...
+    assert [b.reserve for b in buckets] == [1.0, 5.0, 14.5, 1.0]
+    # ... which covers every request in flight (see the module's docstring).
+    assert [b.max_in_flight for b in buckets] == [1, 5, 14, 1]
 
 
 def test_buckets_belong_to_a_connection_key() -> None:
@@ -231,3 +249,146 @@ async def test_two_sellers_do_not_share_a_bucket() -> None:
     # A shared bucket would take twice as long.
     assert two_sellers == pytest.approx(one_seller, abs=0.01)
     assert sum(client.stats.throttled for client in clients) == 0
+
+
+@in_virtual_time
+async def test_waiters_of_higher_priority_go_first() -> None:
+    bucket = bucket_on_loop_time(rate=100.0, burst=1)
+    await bucket.acquire()  # the burst is gone: everyone below waits
+    served: list[str] = []
+
+    async def one(name: str, priority: Priority) -> None:
+        await bucket.acquire(priority=priority)
+        served.append(name)
+
+    await asyncio.gather(
+        one("backfill-1", Priority.BACKFILL),
+        one("sync-1", Priority.SYNC),
+        one("backfill-2", Priority.BACKFILL),
+        one("refresh", Priority.INTERACTIVE),
+        one("sync-2", Priority.SYNC),
+    )
+
+    assert served == ["refresh", "sync-1", "sync-2", "backfill-1", "backfill-2"]
+
+
+@in_virtual_time
+async def test_next_token_in_counts_the_waiters_ahead_and_takes_nothing() -> None:
+    bucket = bucket_on_loop_time(rate=10.0, burst=2)
+    assert bucket.next_token_in() == 0.0
+    await bucket.acquire()
+    await bucket.acquire()
+    backfill = [asyncio.ensure_future(bucket.acquire(priority=Priority.BACKFILL)) for _ in range(3)]
+    await asyncio.sleep(0)
+
+    # Three backfill requests wait for a token each: a backfill request asked now is fourth,
+    # a sync request first.
+    assert bucket.next_token_in(Priority.BACKFILL) == pytest.approx(0.4)
+    assert bucket.next_token_in(Priority.SYNC) == pytest.approx(0.1)
+    assert bucket.tokens == pytest.approx(0.0)
+    await asyncio.gather(*backfill)
+
+
+@in_virtual_time
+async def test_max_wait_fails_at_once_instead_of_waiting() -> None:
+    loop = asyncio.get_running_loop()
+    bucket = bucket_on_loop_time(rate=0.5, burst=2)
+    await bucket.acquire()
+    await bucket.acquire()
+
+    with pytest.raises(AmazonQuotaExhausted) as caught:
+        await bucket.acquire(max_wait=1.0)
+
+    assert loop.time() == 0.0
+    assert caught.value.retry_after == pytest.approx(2.0)
+    assert (caught.value.status, caught.value.code) == (429, "amazon_quota_exhausted")
+    assert caught.value.headers == {"Retry-After": "2"}
+    # Nothing was taken: the next token is still 2 s away, and a patient caller gets it then.
+    await bucket.acquire(max_wait=2.5)
+    assert loop.time() == pytest.approx(2.0, abs=TICK)
+
+
+@in_virtual_time
+async def test_requests_in_flight_never_exceed_what_the_reserve_covers() -> None:
+    clock = asyncio.get_running_loop().time
+    bucket = TokenBucket(UsagePlan(rate=1000.0, burst=30), clock=clock)
+    in_flight: list[int] = []
+
+    async def one() -> None:
+        async with bucket.request():
+            in_flight.append(bucket.in_flight)
+            await asyncio.sleep(0.05)  # Amazon answers in 50 ms
+
+    await asyncio.gather(*(one() for _ in range(100)))
+
+    assert bucket.max_in_flight == 14
+    assert max(in_flight) == 14
+    assert bucket.in_flight == 0
+
+
+@in_virtual_time
+async def test_a_cancelled_request_frees_its_slot() -> None:
+    clock = asyncio.get_running_loop().time
+    bucket = TokenBucket(UsagePlan(rate=2.0, burst=30), clock=clock)  # one request in flight
+    assert bucket.max_in_flight == 1
+
+    async def one(seconds: float) -> None:
+        async with bucket.request():
+            await asyncio.sleep(seconds)
+
+    stuck = asyncio.ensure_future(one(3600))
+    waiting = asyncio.ensure_future(one(0))
+    await asyncio.sleep(1)
+    assert not waiting.done()
+    stuck.cancel()
+
+    await asyncio.wait_for(waiting, 1.0)
+    assert bucket.in_flight == 0
+
+
+async def test_a_snapshot_travels_as_json_and_refills_for_the_time_since() -> None:
+    monotonic, wall = FakeClock(), FakeClock()
+    wall.now = 1_767_225_600.0
+    here = BucketSet(clock=monotonic, wall_clock=wall)
+    items = here.bucket(GET_ORDER_ITEMS)
+    items.set_rate(2.0)
+    for _ in range(25):
+        await items.acquire()  # 25 requests of the burst of 30 sent
+    saved = json.loads(json.dumps(here.snapshot().model_dump(mode="json")))
+
+    # Another process, another monotonic clock, 1.5 s of wall time later.
+    other_monotonic = FakeClock()
+    other_monotonic.now = 42.0
+    wall.advance(1.5)
+    there = BucketSet(clock=other_monotonic, wall_clock=wall)
+    there.restore(saved)
+
+    restored = there.bucket(GET_ORDER_ITEMS)
+    assert saved == {
+        "as_of": 1_767_225_600.0,
+        "buckets": {"v0.getOrderItems": {"rate": 2.0, "burst": 30, "tokens": 5.0}},
+    }
+    assert (restored.rate, restored.burst) == (2.0, 30)
+    assert restored.tokens == pytest.approx(5.0 + 1.5 * 2.0)
+    assert there.bucket(GET_ORDER).tokens == GET_ORDER.plan.burst  # never used: untouched
+
+
+async def test_restoring_never_gives_a_used_bucket_more_tokens() -> None:
+    wall = FakeClock()
+    registry = ConnectionRegistry(clock=FakeClock(), wall_clock=wall)
+    state = registry.state("tenant-a", refresh_token=SecretStr("Atzr|1"))
+    bucket = state.buckets.bucket(GET_ORDER)
+    for _ in range(28):
+        await bucket.acquire()
+    snapshot = registry.snapshot("tenant-a")
+    assert snapshot is not None
+    # Another process saw more tokens left (its own view of the seller's quota).
+    fuller = {
+        "as_of": snapshot.as_of,
+        "buckets": {GET_ORDER.name: {"rate": 0.5, "burst": 30, "tokens": 20.0}},
+    }
+
+    state.buckets.restore(fuller)
+
+    assert bucket.tokens == pytest.approx(2.0)
+    assert registry.snapshot("nobody") is None

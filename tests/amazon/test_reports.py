@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import gzip
+import itertools
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,11 +13,13 @@ from decimal import Decimal
 
 import pytest
 
+from keybuzz.amazon.client import SpApiClient
 from keybuzz.amazon.errors import AmazonReportFailed
 from keybuzz.amazon.flatfile import parse_order_rows
 from keybuzz.amazon.reports import CANCELLED, ORDERS_BY_ORDER_DATE, OrderReportQuery
-from keybuzz.orders.records import OrderStatus
+from keybuzz.orders.records import OrderRecord, OrderStatus, RejectedOrder
 from keybuzz.simulator import SimulatorServer
+from keybuzz.simulator.faults import NOT_A_DATE, FaultKind, ScriptedFault
 from tests.amazon.conftest import (
     FR,
     Connect,
@@ -53,6 +57,8 @@ async def test_report_orders_match_the_api(
 
     # 75 days in slices of at most 30: three reports.
     assert counts(server, "reports.createReport") == {"202": 3}
+    assert all(isinstance(r, OrderRecord) and not r.enriched for r in records)
+    records = [r for r in records if isinstance(r, OrderRecord)]
     assert sorted(r.external_order_id for r in records) == sorted(expected)
     for record in records:
         wanted = expected[record.external_order_id]
@@ -82,9 +88,9 @@ async def test_a_report_without_orders_ends_cancelled(
         data_end_time=NOW - timedelta(days=1),
     )
     report = await client.reports.wait_for_report(report_id, first_poll=0.01)
-    rows = [
-        row
-        async for row in client.reports.order_report_rows(
+    orders = [
+        order
+        async for order in client.order_report_records(
             OrderReportQuery(
                 marketplace_ids=[FR],
                 data_start_time=NOW - timedelta(days=10),
@@ -95,8 +101,9 @@ async def test_a_report_without_orders_ends_cancelled(
     ]
 
     assert report.processing_status == CANCELLED
+    assert report.finished
     assert report.report_document_id is None
-    assert rows == []
+    assert orders == []
 
 
 async def test_a_fatal_report_is_an_error(sim: SimulatorServer, connect: Connect) -> None:
@@ -161,12 +168,10 @@ async def test_fifty_thousand_rows_in_constant_memory(
     gc.collect()
     tracemalloc.start()
     try:
-        rows = orders = 0
-        last = ""
-        async for row in parse_order_rows(client.reports.download_report_document(document)):
-            rows += 1
-            if row.amazon_order_id != last:
-                orders, last = orders + 1, row.amazon_order_id
+        orders = rows = 0
+        async for item in client.reports.report_records(document):
+            assert isinstance(item.order, OrderRecord)
+            orders, rows = orders + 1, item.rows_done
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -176,3 +181,135 @@ async def test_fifty_thousand_rows_in_constant_memory(
     # Holding the document, let alone its rows, would take several times the bound.
     assert text_size > 10_000_000
     assert peak < 4_000_000
+
+
+@in_virtual_time
+async def test_the_slices_are_requested_together_and_their_state_followed() -> None:
+    amazon = InProcessSimulator.start(sim_settings(report_generation_seconds=0.3))
+    seller = new_seller(amazon, orders=30, days=70)
+    query = OrderReportQuery(
+        marketplace_ids=[FR],
+        data_start_time=NOW - timedelta(days=75),
+        data_end_time=NOW - timedelta(minutes=3),
+    )
+    slices = query.slices()
+    async with amazon.http() as http:
+        client = on_one_clock(amazon, http, seller)
+
+        report_ids = await client.reports.request_reports(slices)
+        created = counts(amazon, "reports.createReport")
+        first = await client.reports.report_state(report_ids[0])
+        await asyncio.sleep(0.3)
+        states = [await client.reports.report_state(i) for i in report_ids]
+        reports = [await client.reports.get_report(i) for i in report_ids]
+
+    assert [(s.data_start_time, s.data_end_time) for s in slices] == [
+        (NOW - timedelta(days=75), NOW - timedelta(days=45)),
+        (NOW - timedelta(days=45), NOW - timedelta(days=15)),
+        (NOW - timedelta(days=15), NOW - timedelta(minutes=3)),
+    ]
+    assert created == {"202": 3}
+    assert [r.data_start_time for r in reports] == [
+        s.data_start_time.replace(microsecond=0) for s in slices
+    ]
+    assert (first.processing_status, first.report_document_id, first.finished) == (
+        "IN_QUEUE",
+        None,
+        False,
+    )
+    assert all(s.processing_status == "DONE" and s.report_document_id for s in states)
+
+
+async def test_a_slice_over_thirty_days_is_refused_before_asking(
+    sim: SimulatorServer, connect: Connect
+) -> None:
+    client = connect(sim)
+    too_long = OrderReportQuery(
+        marketplace_ids=[FR], data_start_time=NOW - timedelta(days=31), data_end_time=NOW
+    )
+
+    with pytest.raises(ValueError, match="at most 30 days"):
+        await client.reports.request_reports([too_long])
+
+    assert client.stats.requests["reports.createReport"] == 0
+
+
+async def test_a_fatal_report_state_is_an_error(sim: SimulatorServer, connect: Connect) -> None:
+    client = connect(sim)
+    report_id = await client.reports.create_report(
+        report_type=ORDERS_BY_ORDER_DATE,
+        marketplace_ids=[FR],
+        data_start_time=NOW - timedelta(days=45),
+        data_end_time=NOW - timedelta(days=1),
+    )
+
+    with pytest.raises(AmazonReportFailed, match=f"report {report_id} .* ended FATAL"):
+        await client.reports.report_state(report_id)
+
+
+async def document_of(client: SpApiClient, days: int = 29) -> str:
+    (report_id,) = await client.reports.request_reports(
+        [
+            OrderReportQuery(
+                marketplace_ids=[FR],
+                data_start_time=NOW - timedelta(days=days),
+                data_end_time=NOW - timedelta(minutes=3),
+            )
+        ]
+    )
+    state = await client.reports.wait_for_report(report_id, first_poll=0.01)
+    assert state.report_document_id is not None
+    return state.report_document_id
+
+
+async def test_records_resume_after_any_order_already_handled(
+    sim: SimulatorServer, connect: Connect
+) -> None:
+    seller = new_seller(sim, orders=40, days=20)
+    client = connect(sim, seller)
+    document = await document_of(client)
+
+    full = [item async for item in client.reports.report_records(document)]
+
+    ids = [item.order.external_order_id for item in full]
+    rows = [item.rows_done for item in full]
+    item_counts = [len(o["orderItems"]) for o in truth(sim, seller)]
+    assert sorted(ids) == sorted(o["orderId"] for o in truth(sim, seller))
+    assert rows == list(itertools.accumulate(len(i.order.items or ()) for i in full))
+    assert rows[-1] == sum(item_counts)
+    assert max(item_counts) > 1  # orders of several rows: a row count is not an order count
+    for cut in (1, 7, len(full) - 1):
+        rest = [
+            item
+            async for item in client.reports.report_records(
+                document, skip_rows=full[cut - 1].rows_done
+            )
+        ]
+        assert rest == full[cut:]
+
+
+async def test_a_malformed_order_in_a_report_is_set_aside(
+    make_sim: Callable[..., SimulatorServer], connect: Connect
+) -> None:
+    server = make_sim()
+    seller = new_seller(server, orders=30, days=20)
+    client = connect(server, seller)
+    server.simulator.script_faults(
+        [ScriptedFault(FaultKind.MALFORMED_ORDER, "reports.createReport")]
+    )
+
+    items = [item async for item in client.reports.report_records(await document_of(client))]
+
+    rejected = [i.order for i in items if isinstance(i.order, RejectedOrder)]
+    assert len(rejected) == 1
+    bad = rejected[0]
+    first_line = bad.payload
+    assert (bad.source, bad.marketplace) == ("report", "amazon")
+    assert bad.external_order_id == first_line["amazon-order-id"]
+    assert first_line["purchase-date"] == NOT_A_DATE
+    assert bad.reason.startswith("order report line 2: purchase-date is unreadable")
+    assert NOT_A_DATE not in bad.reason
+    stored = [i.order.external_order_id for i in items if isinstance(i.order, OrderRecord)]
+    assert sorted([*stored, bad.external_order_id]) == sorted(
+        o["orderId"] for o in truth(server, seller)
+    )

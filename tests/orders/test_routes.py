@@ -3,12 +3,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.amazon.flatfile import OrderReportRow
+from keybuzz.amazon.normalize import from_report_rows
 from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
 from keybuzz.orders.service import upsert_orders
 from tests.factories import NOW, TenantCredentials, order_record
@@ -397,10 +400,60 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
 async def test_openapi_documents_the_api(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
 
-    assert {"/api/v1/orders", "/api/v1/orders/{order_id}"} <= set(spec["paths"])
+    assert {
+        "/api/v1/orders",
+        "/api/v1/orders/{order_id}",
+        "/api/v1/orders/{order_id}/events",
+        "/api/v1/orders/quarantine",
+    } <= set(spec["paths"])
     assert {"ApiKey", "TenantId"} <= set(spec["components"]["securitySchemes"])
     assert "404" in spec["paths"]["/api/v1/orders/{order_id}"]["get"]["responses"]
+    assert "404" in spec["paths"]["/api/v1/orders/{order_id}/events"]["get"]["responses"]
+    assert "400" in spec["paths"]["/api/v1/orders/quarantine"]["get"]["responses"]
     assert (await client.get("/docs")).status_code == 200
+
+
+def _report_row(**values: Any) -> OrderReportRow:
+    """A line of the order report; the cells not given are empty."""
+    cells: dict[str, Any] = {field.name: None for field in dataclasses.fields(OrderReportRow)}
+    cells.update(
+        amazon_order_id="403-1234567-7654321",
+        purchase_date=NOW - dt.timedelta(days=2),
+        last_updated_date=NOW - dt.timedelta(days=1),
+        order_status="Shipped",
+        sales_channel="Amazon.fr",
+        sku="KBZ-1",
+        asin="B0AAAAAAAA",
+        quantity=2,
+        currency="EUR",
+        item_price=Decimal("40.00"),
+        ship_city="Lyon",
+        ship_postal_code="69001",
+        ship_country="FR",
+    )
+    cells.update(values)
+    return OrderReportRow(**cells)
+
+
+async def test_an_order_from_the_report_has_no_total_until_the_api_brings_one(
+    client: httpx.AsyncClient, session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    report = from_report_rows([_report_row(), _report_row(sku="KBZ-2", quantity=1)])
+    await _store(session, tenant, report)
+
+    [order] = (await _list(client, tenant))["items"]
+    assert order["totalAmount"] is None
+    assert (order["enrichedAt"], order["customerName"]) == (None, None)
+    assert order["items"][0]["unitPrice"] == "20.00"
+
+    api = dataclasses.replace(
+        report, total_amount=Decimal("49.99"), customer_name="Élodie Martin", enriched=True
+    )
+    await _store(session, tenant, api)
+
+    [order] = (await _list(client, tenant))["items"]
+    assert (order["totalAmount"], order["customerName"]) == ("49.99", "Élodie Martin")
+    assert order["enrichedAt"].endswith("Z")
 
 
 def test_factories_make_distinct_orders() -> None:

@@ -4,14 +4,14 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.orders.models import Order, OrderItem
 from keybuzz.orders.records import ItemRecord, OrderStatus, SavStatus
 from keybuzz.orders.repository import set_sav_status
 from keybuzz.orders.service import upsert_orders
-from tests.factories import TenantCredentials, order_record
+from tests.factories import TenantCredentials, api_record, order_record, report_record
 
 
 async def _orders(session: AsyncSession, tenant: TenantCredentials) -> list[Order]:
@@ -226,3 +226,164 @@ async def test_large_batches_are_split_and_all_stored(
 
     assert result.orders_written == 4500
     assert len(await _orders(session, tenant)) == 4500
+
+
+# --- Report lines, then the API's ---------------------------------------------------------------
+
+
+async def test_api_lines_replacing_report_lines_keep_their_rows_and_ids(
+    session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    report = report_record()
+    api = api_record(report)
+    assert api.items is not None
+    first, second = api.items
+    api = dataclasses.replace(
+        api, items=(dataclasses.replace(first, title="Tasse à café, 30 cl"), second)
+    )
+    await upsert_orders(session, tenant.id, [report])
+    rows_by_sku = {item.sku: item.id for item in await _items(session, tenant)}
+
+    # The same state of the order (same update time), with its details and real line ids.
+    result = await upsert_orders(session, tenant.id, [api])
+
+    items = await _items(session, tenant)
+    assert {item.sku: item.id for item in items} == rows_by_sku
+    assert {item.sku: item.external_item_id for item in items} == {
+        item.sku: item.external_item_id for item in api.items
+    }
+    assert {item.sku: item.title for item in items}[first.sku] == "Tasse à café, 30 cl"
+    assert (result.orders_written, result.items_written) == (1, 2)
+
+
+async def test_lines_are_matched_one_to_one_on_sku_asin_and_quantity(
+    session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    mug = ItemRecord(external_item_id="-", sku="MUG", asin="B0MUG", quantity=1)
+    teapot = ItemRecord(external_item_id="-", sku="POT", asin="B0POT", quantity=2)
+    gone = ItemRecord(external_item_id="-", sku="GONE", asin="B0GONE", quantity=1)
+    report = report_record(items=(mug, mug, teapot, gone))
+    assert [item.external_item_id for item in report.items or ()] == [
+        "MUG",
+        "MUG#2",
+        "POT",
+        "GONE",
+    ]
+    await upsert_orders(session, tenant.id, [report])
+    stored = {item.external_item_id: item.id for item in await _items(session, tenant)}
+
+    api = api_record(
+        report,
+        items=(
+            dataclasses.replace(mug, external_item_id="A1"),
+            dataclasses.replace(mug, external_item_id="A2"),
+            dataclasses.replace(teapot, external_item_id="A3", quantity=1),  # not the same line
+            ItemRecord(external_item_id="A4", sku="NEW", asin="B0NEW", quantity=1),
+        ),
+        external_updated_at=report.external_updated_at + dt.timedelta(minutes=10),
+    )
+    await upsert_orders(session, tenant.id, [api])
+
+    items = {item.external_item_id: item.id for item in await _items(session, tenant)}
+    assert set(items) == {"A1", "A2", "A3", "A4"}
+    assert {items["A1"], items["A2"]} == {stored["MUG"], stored["MUG#2"]}
+    assert items["A3"] not in stored.values()
+    assert items["A4"] not in stored.values()
+
+
+async def test_a_report_after_the_api_keeps_what_the_api_brought(
+    session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    report = report_record()
+    api = api_record(report)
+    later_report = dataclasses.replace(
+        report,
+        order_status=OrderStatus.SHIPPED,
+        external_updated_at=report.external_updated_at + dt.timedelta(hours=1),
+    )
+    await upsert_orders(session, tenant.id, [report])
+    await upsert_orders(session, tenant.id, [api])
+
+    result = await upsert_orders(session, tenant.id, [later_report])
+    before_replay = await _snapshot(session, tenant)
+    replay = await upsert_orders(session, tenant.id, [later_report])
+
+    [stored] = await _orders(session, tenant)
+    assert result.orders_written == 1
+    assert stored.order_status is OrderStatus.SHIPPED
+    assert stored.shipping_address == api.shipping_address
+    assert (stored.customer_name, stored.total_amount) == (api.customer_name, api.total_amount)
+    assert {item.external_item_id for item in await _items(session, tenant)} == {
+        item.external_item_id for item in api.items or ()
+    }
+    assert (replay.orders_written, replay.items_written) == (0, 0)
+    assert await _snapshot(session, tenant) == before_replay
+
+
+# --- Enrichment ---------------------------------------------------------------------------------
+
+
+async def test_an_order_is_enriched_once_by_the_first_api_record(
+    session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    report = report_record()
+    api = api_record(report)
+
+    from_report = await upsert_orders(session, tenant.id, [report])
+    [stored] = await _orders(session, tenant)
+    assert (stored.enriched_at, from_report.orders_enriched) == (None, 0)
+    assert stored.total_amount is None
+
+    from_api = await upsert_orders(session, tenant.id, [api])
+    [stored] = await _orders(session, tenant)
+    assert from_api.orders_enriched == 1
+    assert stored.enriched_at is not None
+    assert stored.total_amount == Decimal("42.50")
+
+    before_replay = await _snapshot(session, tenant)
+    replay = await upsert_orders(session, tenant.id, [api])
+    assert (replay.orders_written, replay.orders_enriched) == (0, 0)
+    assert await _snapshot(session, tenant) == before_replay
+
+    long_ago = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    await session.execute(
+        update(Order).where(Order.tenant_id == tenant.id).values(enriched_at=long_ago)
+    )
+    newer = dataclasses.replace(
+        api,
+        order_status=OrderStatus.SHIPPED,
+        external_updated_at=api.external_updated_at + dt.timedelta(hours=1),
+    )
+    again = await upsert_orders(session, tenant.id, [newer])
+    [stored] = await _orders(session, tenant)
+    assert (again.orders_written, again.orders_enriched) == (1, 0)
+    assert stored.enriched_at == long_ago
+
+
+async def test_orders_enriched_counts_new_orders_from_the_api_but_not_reports(
+    session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    batch = [order_record(enriched=True) for _ in range(3)] + [report_record()]
+
+    result = await upsert_orders(session, tenant.id, batch)
+
+    assert (result.orders_written, result.orders_enriched) == (4, 3)
+    stored = await _orders(session, tenant)
+    assert sum(order.enriched_at is not None for order in stored) == 3
+
+
+async def test_an_older_api_record_enriches_nothing(
+    session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    report = report_record()
+    stale_api = dataclasses.replace(
+        api_record(report),
+        external_updated_at=report.external_updated_at - dt.timedelta(hours=1),
+    )
+    await upsert_orders(session, tenant.id, [report])
+
+    result = await upsert_orders(session, tenant.id, [stale_api])
+
+    [stored] = await _orders(session, tenant)
+    assert (result.orders_written, result.orders_enriched) == (0, 0)
+    assert (stored.enriched_at, stored.customer_name) == (None, None)

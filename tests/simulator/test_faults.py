@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from keybuzz.simulator import FaultSettings, SimulatorServer
+from keybuzz.simulator.faults import NOT_A_DATE, FaultKind, ScriptedFault
 from tests.simulator.conftest import LONG_AGO, SEARCH, SpApi
 from tests.simulator.schemas import assert_matches_model
+from tests.simulator.test_reports import download, report, request_report, window
 
 MODEL = "orders_2026-01-01.json"
 PARTICIPATIONS = "/sellers/v1/marketplaceParticipations"
@@ -126,3 +128,62 @@ def test_faults_set_and_scripted_through_inspection_api(faulty: Callable[..., Sp
     assert scripted == ["503", "drop", "200"]
     assert configured in ("500", "503")
     assert outcome(api) == "200"
+
+
+def done(api: SpApi, created: httpx.Response) -> str:
+    """The document id of a report created just now (generated at once)."""
+    body = report(api, created.json()["reportId"])
+    assert body["processingStatus"] == "DONE"
+    return str(body["reportDocumentId"])
+
+
+def test_a_malformed_order_breaks_one_order_of_an_otherwise_valid_answer(
+    faulty: Callable[..., SpApi],
+) -> None:
+    api = faulty()
+    intact = api.get(SEARCH, createdAfter=LONG_AGO, maxResultsPerPage=3).json()["orders"]
+    api.http.post(
+        "/_sim/faults/script",
+        json={
+            "faults": [
+                {"kind": "malformed_order", "operation": "v2026.searchOrders"},
+                {"kind": "malformed_order", "operation": "v0.getOrders"},
+            ]
+        },
+    )
+
+    v2026 = api.get(SEARCH, createdAfter=LONG_AGO, maxResultsPerPage=3)
+    v0 = api.get(
+        "/orders/v0/orders",
+        CreatedAfter=LONG_AGO,
+        MaxResultsPerPage=3,
+        MarketplaceIds="A13V1IB3VIYZZH",
+    )
+    again = api.get(SEARCH, createdAfter=LONG_AGO, maxResultsPerPage=3).json()["orders"]
+
+    broken = v2026.json()["orders"]
+    assert v2026.status_code == v0.status_code == 200
+    assert broken[0] == {**intact[0], "createdTime": NOT_A_DATE}
+    assert broken[1:] == intact[1:]
+    assert v0.json()["payload"]["Orders"][0]["PurchaseDate"] == NOT_A_DATE
+    assert v0.json()["payload"]["Orders"][1]["PurchaseDate"] != NOT_A_DATE
+    assert again == intact
+    assert api.get("/_sim/counters").json()["v2026.searchOrders"]["faults"] == {
+        "malformed_order": 1
+    }
+
+
+def test_a_report_requested_with_a_malformed_order_has_an_unreadable_first_line(
+    make_server: Callable[..., SimulatorServer], connect: Callable[..., SpApi]
+) -> None:
+    server = make_server(report_generation_seconds=0, orders=40, days=20)
+    api = connect(server, server.settings.seller_id)
+    server.simulator.script_faults(
+        [ScriptedFault(FaultKind.MALFORMED_ORDER, "reports.createReport")]
+    )
+
+    broken = download(api, done(api, request_report(api, **window(server, days=25))))
+    intact = download(api, done(api, request_report(api, **window(server, days=25))))
+
+    assert broken[0] == {**intact[0], "purchase-date": NOT_A_DATE}
+    assert broken[1:] == intact[1:]

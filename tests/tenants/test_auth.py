@@ -23,6 +23,8 @@ ROUTE_REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/api/v1/orders"): ("GET", "/api/v1/orders", {}),
     ("DELETE", "/api/v1/orders"): ("DELETE", "/api/v1/orders?confirm=true", {}),
     ("GET", "/api/v1/orders/{order_id}"): ("GET", "/api/v1/orders/{order}", {}),
+    ("GET", "/api/v1/orders/{order_id}/events"): ("GET", "/api/v1/orders/{order}/events", {}),
+    ("GET", "/api/v1/orders/quarantine"): ("GET", "/api/v1/orders/quarantine", {}),
     ("PATCH", "/api/v1/orders/{order_id}"): (
         "PATCH",
         "/api/v1/orders/{order}",

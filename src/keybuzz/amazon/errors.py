@@ -7,6 +7,7 @@ details shown to the helpdesk.
 
 from __future__ import annotations
 
+import math
 import re
 
 from keybuzz.errors import KeyBuzzError
@@ -84,6 +85,32 @@ class AmazonThrottled(AmazonError):
     status = 503
     code = "amazon_throttled"
     title = "Amazon throttled the requests"
+
+
+class AmazonQuotaExhausted(AmazonError):
+    """The seller's quota for an operation is spent and the caller would not wait that long:
+    ``retry_after`` says in how many seconds the next request may go (``Retry-After``)."""
+
+    status = 429
+    code = "amazon_quota_exhausted"
+    title = "Amazon quota for this operation is spent — try again later"
+
+    def __init__(self, detail: str | None = None, *, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(detail, headers={"Retry-After": str(seconds)})
+        self.retry_after = retry_after
+
+
+class AmazonApiUnavailable(AmazonError):
+    """Amazon refuses an API to this seller (403) or no longer serves it (404, e.g. Orders v0
+    after its removal): the caller stops using that API rather than retrying it."""
+
+    code = "amazon_api_unavailable"
+    title = "Amazon does not serve this API for the seller"
+
+    def __init__(self, detail: str | None = None, *, api: str) -> None:
+        super().__init__(detail)
+        self.api = api
 
 
 class AmazonMalformedResponse(AmazonError):

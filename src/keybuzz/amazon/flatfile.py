@@ -1,21 +1,29 @@
 """The order-tracking flat file (``GET_FLAT_FILE_ALL_ORDERS_DATA_*``), parsed as a stream.
 
 Tab-separated, a header line, one row per order item (an order's rows follow each other),
-no quoting. Bytes come in, typed rows go out one at a time: memory stays flat whatever the
-report's size. Unknown columns are ignored; a missing optional column reads as empty.
+no quoting. Bytes come in, lines go out one at a time: memory stays flat whatever the report's
+size. Unknown columns are ignored; a missing optional column reads as empty.
+
+A line that cannot be read (bad date or number, no order id) is not an error of the whole
+document: it comes out as a ``ReportLine`` without a row, with its columns and the reason, and
+the stream goes on. Data rows are counted from the first line after the header, so a reader can
+resume a document after the rows it has already handled (``skip_rows``).
 """
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from keybuzz.amazon.errors import AmazonMalformedResponse
 from keybuzz.amazon.models_common import parse_amazon_time
 
+T = TypeVar("T")
 REQUIRED_COLUMNS = (
     "amazon-order-id",
     "purchase-date",
@@ -62,68 +70,129 @@ class OrderReportRow:
     price_designation: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    """One data line of the report: its row when it could be read, else why not."""
+
+    index: int
+    """Its place among the document's data rows, from 0 (blank lines and the header aside)."""
+    number: int
+    """Its line number in the document (the header is line 1), for messages."""
+    order_id: str | None
+    """The ``amazon-order-id`` cell, when there is one."""
+    row: OrderReportRow | None
+    problem: str | None = None
+    """Why ``row`` is ``None``: the column that could not be read, never its content."""
+    cells: tuple[str, ...] = ()
+    names: tuple[str, ...] = field(default=(), repr=False)
+
+    def columns(self) -> dict[str, str]:
+        """The line as the report has it: column name -> cell (missing cells are empty)."""
+        return {
+            name: self.cells[i] if i < len(self.cells) else "" for i, name in enumerate(self.names)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLines:
+    """The lines of one order (or the lines without an order id a document starts with), and how
+    many data rows of the document are handled once they are: skip that many to resume after
+    them."""
+
+    lines: list[ReportLine]
+    rows_done: int
+
+
+class _Unreadable(ValueError):
+    """A cell that does not read as its column's type; the message names the column only."""
+
+
 class _RowReader:
     def __init__(self, header: str) -> None:
-        names = [name.strip().lower() for name in header.split("\t")]
-        self._index = {name: i for i, name in enumerate(names)}
+        self.names = tuple(name.strip().lower() for name in header.split("\t"))
+        self._index = {name: i for i, name in enumerate(self.names)}
         missing = [c for c in REQUIRED_COLUMNS if c not in self._index]
         if missing:
             raise AmazonMalformedResponse(f"order report without column(s) {', '.join(missing)}")
+        self._order_id = self._index["amazon-order-id"]
 
-    def row(self, line: str, number: int) -> OrderReportRow:
-        cells = line.split("\t")
+    def line(self, text: str, index: int, number: int) -> ReportLine:
+        cells = text.split("\t")
+        order_id = cells[self._order_id].strip() if self._order_id < len(cells) else ""
+        try:
+            row = self._row(cells)
+        except _Unreadable as problem:
+            return ReportLine(
+                index, number, order_id or None, None, str(problem), tuple(cells), self.names
+            )
+        return ReportLine(index, number, row.amazon_order_id, row, None, tuple(cells), self.names)
 
+    def _row(self, cells: list[str]) -> OrderReportRow:
         def text(column: str) -> str | None:
             i = self._index.get(column)
             value = cells[i].strip() if i is not None and i < len(cells) else ""
             return value or None
 
-        def money(column: str) -> Decimal | None:
-            value = text(column)
-            return None if value is None else Decimal(value.replace(",", ""))
-
         def required(column: str) -> str:
             value = text(column)
             if value is None:
-                raise ValueError(column)
+                raise _Unreadable(f"{column} is empty")
             return value
 
-        try:
-            business = text("is-business-order")
-            return OrderReportRow(
-                amazon_order_id=required("amazon-order-id"),
-                merchant_order_id=text("merchant-order-id"),
-                purchase_date=parse_amazon_time(required("purchase-date")),
-                last_updated_date=parse_amazon_time(required("last-updated-date")),
-                order_status=required("order-status"),
-                fulfillment_channel=text("fulfillment-channel"),
-                sales_channel=text("sales-channel"),
-                ship_service_level=text("ship-service-level"),
-                product_name=text("product-name"),
-                sku=text("sku"),
-                asin=text("asin"),
-                item_status=text("item-status"),
-                quantity=int(required("quantity")),
-                currency=text("currency"),
-                item_price=money("item-price"),
-                item_tax=money("item-tax"),
-                shipping_price=money("shipping-price"),
-                shipping_tax=money("shipping-tax"),
-                gift_wrap_price=money("gift-wrap-price"),
-                gift_wrap_tax=money("gift-wrap-tax"),
-                item_promotion_discount=money("item-promotion-discount"),
-                ship_promotion_discount=money("ship-promotion-discount"),
-                ship_city=text("ship-city"),
-                ship_state=text("ship-state"),
-                ship_postal_code=text("ship-postal-code"),
-                ship_country=text("ship-country"),
-                promotion_ids=text("promotion-ids"),
-                is_business_order=None if business is None else business.lower() == "true",
-                purchase_order_number=text("purchase-order-number"),
-                price_designation=text("price-designation"),
-            )
-        except (ValueError, InvalidOperation):
-            raise AmazonMalformedResponse(f"order report line {number} is unreadable") from None
+        def parsed(column: str, parse: Callable[[str], T]) -> T | None:
+            value = text(column)
+            if value is None:
+                return None
+            try:
+                return parse(value)
+            except (ValueError, InvalidOperation, OverflowError):
+                raise _Unreadable(f"{column} is unreadable") from None
+
+        def money(column: str) -> Decimal | None:
+            return parsed(column, lambda value: Decimal(value.replace(",", "")))
+
+        def moment(column: str) -> datetime:
+            value = parsed(column, parse_amazon_time)
+            if value is None:
+                raise _Unreadable(f"{column} is empty")
+            return value
+
+        quantity = parsed("quantity", int)
+        if quantity is None:
+            raise _Unreadable("quantity is empty")
+        business = text("is-business-order")
+        return OrderReportRow(
+            amazon_order_id=required("amazon-order-id"),
+            merchant_order_id=text("merchant-order-id"),
+            purchase_date=moment("purchase-date"),
+            last_updated_date=moment("last-updated-date"),
+            order_status=required("order-status"),
+            fulfillment_channel=text("fulfillment-channel"),
+            sales_channel=text("sales-channel"),
+            ship_service_level=text("ship-service-level"),
+            product_name=text("product-name"),
+            sku=text("sku"),
+            asin=text("asin"),
+            item_status=text("item-status"),
+            quantity=quantity,
+            currency=text("currency"),
+            item_price=money("item-price"),
+            item_tax=money("item-tax"),
+            shipping_price=money("shipping-price"),
+            shipping_tax=money("shipping-tax"),
+            gift_wrap_price=money("gift-wrap-price"),
+            gift_wrap_tax=money("gift-wrap-tax"),
+            item_promotion_discount=money("item-promotion-discount"),
+            ship_promotion_discount=money("ship-promotion-discount"),
+            ship_city=text("ship-city"),
+            ship_state=text("ship-state"),
+            ship_postal_code=text("ship-postal-code"),
+            ship_country=text("ship-country"),
+            promotion_ids=text("promotion-ids"),
+            is_business_order=None if business is None else business.lower() == "true",
+            purchase_order_number=text("purchase-order-number"),
+            price_designation=text("price-designation"),
+        )
 
 
 async def lines(chunks: AsyncIterable[bytes], encoding: str = "utf-8") -> AsyncIterator[str]:
@@ -140,28 +209,51 @@ async def lines(chunks: AsyncIterable[bytes], encoding: str = "utf-8") -> AsyncI
         yield pending.rstrip("\r")
 
 
+async def parse_report_lines(
+    chunks: AsyncIterable[bytes], encoding: str = "utf-8", *, skip_rows: int = 0
+) -> AsyncGenerator[ReportLine, None]:
+    """Every data line of the document, read or not, after the first ``skip_rows`` (which are
+    counted, not parsed). A document without the required columns is
+    ``AmazonMalformedResponse``."""
+    reader: _RowReader | None = None
+    number = index = 0
+    async for text in lines(chunks, encoding):
+        number += 1
+        if reader is None:
+            reader = _RowReader(text.lstrip("\ufeff"))
+        elif text.strip():
+            if index >= skip_rows:
+                yield reader.line(text, index, number)
+            index += 1
+
+
 async def parse_order_rows(
     chunks: AsyncIterable[bytes], encoding: str = "utf-8"
 ) -> AsyncIterator[OrderReportRow]:
-    reader: _RowReader | None = None
-    number = 0
-    async for line in lines(chunks, encoding):
-        number += 1
-        if reader is None:
-            reader = _RowReader(line.lstrip("\ufeff"))
-        elif line.strip():
-            yield reader.row(line, number)
+    """The document's rows, for a caller that wants all or nothing: a line that cannot be read
+    is ``AmazonMalformedResponse`` naming its line number (never its content)."""
+    async with aclosing(parse_report_lines(chunks, encoding)) as report:
+        async for line in report:
+            if line.row is None:
+                raise AmazonMalformedResponse(f"order report line {line.number} is unreadable")
+            yield line.row
 
 
 async def group_by_order(
-    rows: AsyncIterable[OrderReportRow],
-) -> AsyncIterator[list[OrderReportRow]]:
-    """Consecutive rows of one order, together (Amazon writes an order's lines in a run)."""
-    group: list[OrderReportRow] = []
-    async for row in rows:
-        if group and row.amazon_order_id != group[0].amazon_order_id:
-            yield group
+    report: AsyncIterable[ReportLine],
+) -> AsyncGenerator[OrderLines, None]:
+    """Consecutive lines of one order, together (Amazon writes an order's lines in a run), with
+    the data rows handled once they are. A line without an order id stays with the lines around
+    it (most likely one of them whose id was lost): its order is then set aside whole, and every
+    group ends at a distinct row, so resuming after any group loses and repeats nothing."""
+    group: list[ReportLine] = []
+    order_id: str | None = None
+    async for line in report:
+        if group and line.order_id is not None and line.order_id != order_id:
+            yield OrderLines(group, line.index)
             group = []
-        group.append(row)
+        if not group or order_id is None:
+            order_id = line.order_id
+        group.append(line)
     if group:
-        yield group
+        yield OrderLines(group, group[-1].index + 1)

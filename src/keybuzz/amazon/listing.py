@@ -5,34 +5,53 @@ The operations run as pipelines, each paced by its own bucket: with v2026 the ne
 page is fetched while the caller stores the current one; with v0, getOrders runs ahead while
 getOrderItems calls for the pages already listed go out at their own rate. A page is handed
 over once all of its items are in, with a position from which a later run resumes after it.
+
+Each order is read and normalised on its own: one Amazon sends that cannot be stored (unknown
+status, bad date, missing id) is in the page's ``rejected``, with its JSON, and never fails the
+page. ``OrderLister.page`` asks exactly one page of one API (the sync engine's enrichment steps,
+which decide themselves which API to ask and when).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from keybuzz.amazon import normalize
-from keybuzz.amazon.errors import AmazonAccessDenied
+from keybuzz.amazon import models_v0, models_v2026, normalize
+from keybuzz.amazon.concurrency import ahead, gather_or_cancel
+from keybuzz.amazon.errors import (
+    AmazonAccessDenied,
+    AmazonApiUnavailable,
+    AmazonMalformedResponse,
+    AmazonNotFound,
+)
 from keybuzz.amazon.lwa import Clock
+from keybuzz.amazon.operations import GET_ORDERS, SEARCH_ORDERS
 from keybuzz.amazon.orders_v0 import GetOrdersPage, GetOrdersPosition, GetOrdersQuery, OrdersV0Api
 from keybuzz.amazon.orders_v2026 import OrdersV2026Api, SearchOrdersQuery, SearchPosition
-from keybuzz.amazon.paging import OrdersQuery
+from keybuzz.amazon.paging import OrdersPage, OrdersQuery
 from keybuzz.amazon.registry import ConnectionState
 from keybuzz.amazon.windows import Window
-from keybuzz.orders.records import OrderRecord
+from keybuzz.orders.records import OrderRecord, RejectedOrder
 
 logger = logging.getLogger("keybuzz.amazon")
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 Q = TypeVar("Q", bound=OrdersQuery)
 Api = Literal["v2026", "v0"]
 # After a 403 on searchOrders, the connection uses v0 this long before trying v2026 again.
@@ -68,50 +87,68 @@ class OrderRecordPage:
     created_before: datetime | None = None
     last_updated_before: datetime | None = None
     """The upper bound Amazon applied: where the next incremental run starts."""
-
-
-async def ahead(source: AsyncGenerator[T, None], depth: int) -> AsyncIterator[T]:
-    """``source`` iterated by a background task, at most ``depth`` items ahead of the reader."""
-    # A 1-tuple is an item, an exception the source's failure, None its end.
-    queue: asyncio.Queue[tuple[T] | BaseException | None] = asyncio.Queue(depth)
-
-    async def pump() -> None:
-        try:
-            async for item in source:
-                await queue.put((item,))
-        except Exception as error:
-            await queue.put(error)
-        else:
-            await queue.put(None)
-
-    task = asyncio.create_task(pump())
-    try:
-        while (entry := await queue.get()) is not None:
-            if isinstance(entry, BaseException):
-                raise entry
-            yield entry[0]
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await source.aclose()
-
-
-async def gather_or_cancel(calls: Sequence[Awaitable[T]]) -> list[T]:
-    """All results, or the first failure with the other calls cancelled (no stray requests)."""
-    tasks = [asyncio.ensure_future(call) for call in calls]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    rejected: list[RejectedOrder] = field(default_factory=list)
+    """The page's orders that cannot be stored, set aside with what Amazon sent and why."""
 
 
 def _as(api_query: type[Q], query: ListingQuery) -> Q:
     """The listing's query in the terms of one API (its other filters left at their defaults)."""
     return api_query.model_validate(query, from_attributes=True)
+
+
+def _normalized(
+    page: OrdersPage[M, Any],
+    convert: Callable[[M], OrderRecord],
+    identify: Callable[[M], str],
+    source: str,
+) -> tuple[list[OrderRecord], list[RejectedOrder]]:
+    """The page's records, and its orders that did not fit the model or cannot be normalised."""
+    records: list[OrderRecord] = []
+    rejected = list(page.rejected)
+    for order, payload in zip(page.orders, page.payloads, strict=True):
+        try:
+            records.append(convert(order))
+        except normalize.NORMALIZE_ERRORS as error:
+            rejected.append(
+                RejectedOrder(
+                    marketplace=normalize.MARKETPLACE,
+                    source=source,
+                    reason=str(error),
+                    payload=payload,
+                    external_order_id=identify(order),
+                )
+            )
+    return records, rejected
+
+
+def _v2026_page(page: OrdersPage[models_v2026.Order, SearchOrdersQuery]) -> OrderRecordPage:
+    records, rejected = _normalized(
+        page, normalize.from_v2026, lambda order: order.order_id, SEARCH_ORDERS.name
+    )
+    return OrderRecordPage(
+        records=records,
+        position=ListingPosition(api="v2026", v2026=page.position) if page.position else None,
+        api="v2026",
+        created_before=page.created_before,
+        last_updated_before=page.last_updated_before,
+        rejected=rejected,
+    )
+
+
+def _v0_page(
+    page: GetOrdersPage, convert: Callable[[models_v0.Order], OrderRecord]
+) -> OrderRecordPage:
+    records, rejected = _normalized(
+        page, convert, lambda order: order.amazon_order_id, GET_ORDERS.name
+    )
+    return OrderRecordPage(
+        records=records,
+        position=ListingPosition(api="v0", v0=page.position) if page.position else None,
+        api="v0",
+        created_before=page.created_before,
+        last_updated_before=page.last_updated_before,
+        rejected=rejected,
+    )
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -165,19 +202,41 @@ class OrderLister:
         async for page in self._v0(saved.v0 if saved and saved.v0 else _as(GetOrdersQuery, query)):
             yield page
 
+    async def page(
+        self,
+        api: Api,
+        window: Window,
+        *,
+        marketplace_ids: Sequence[str],
+        position: ListingPosition | Mapping[str, Any] | None = None,
+    ) -> OrderRecordPage:
+        """Exactly one page (one list call) of the window's orders from ``api``: the first, or
+        the one after ``position`` (a previous page's, same API and window). v2026 with the
+        default ``includedData``; v0 with the bulk restricted data token and no items (a caller
+        that wants them has them from the order report). ``AmazonApiUnavailable`` when Amazon
+        answers 403 or 404: the API is refused to the seller, or gone."""
+        saved = ListingPosition.model_validate(position) if position is not None else None
+        if saved is not None and saved.api != api:
+            raise ValueError(f"a {saved.api} position cannot continue a {api} listing")
+        query = ListingQuery(marketplace_ids=marketplace_ids, window=window)
+        try:
+            if api == "v2026":
+                page = await self._orders.page(
+                    saved.v2026 if saved and saved.v2026 else _as(SearchOrdersQuery, query)
+                )
+                return _v2026_page(page)
+            v0_page = await self._orders_v0.page(
+                saved.v0 if saved and saved.v0 else _as(GetOrdersQuery, query)
+            )
+        except (AmazonAccessDenied, AmazonNotFound) as error:
+            raise AmazonApiUnavailable(str(error), api=api) from error
+        return _v0_page(v0_page, lambda order: normalize.from_v0(order, None))
+
     async def _v2026(
         self, start: SearchOrdersQuery | SearchPosition
     ) -> AsyncIterator[OrderRecordPage]:
         async for page in ahead(self._orders.pages(start), 1):
-            yield OrderRecordPage(
-                records=[normalize.from_v2026(order) for order in page.orders],
-                position=ListingPosition(api="v2026", v2026=page.position)
-                if page.position
-                else None,
-                api="v2026",
-                created_before=page.created_before,
-                last_updated_before=page.last_updated_before,
-            )
+            yield _v2026_page(page)
 
     async def _v0(
         self, start: GetOrdersQuery | GetOrdersPosition
@@ -205,16 +264,28 @@ class OrderLister:
             await pages.aclose()
 
     async def _assemble(self, page: GetOrdersPage) -> OrderRecordPage:
-        items = await gather_or_cancel(
-            [
-                self._orders_v0.get_order_items(order.amazon_order_id, with_pii=False)
-                for order in page.orders
-            ]
-        )
-        return OrderRecordPage(
-            records=[normalize.from_v0(o, i) for o, i in zip(page.orders, items, strict=True)],
-            position=ListingPosition(api="v0", v0=page.position) if page.position else None,
-            api="v0",
-            created_before=page.created_before,
-            last_updated_before=page.last_updated_before,
-        )
+        """The page's orders with their items. An order whose items Amazon sends in a shape
+        KeyBuzz cannot read is set aside like an order that cannot be read."""
+        fetched = await gather_or_cancel([self._items(order) for order in page.orders])
+        items: dict[str, Sequence[models_v0.OrderItem]] = {}
+        unreadable: dict[str, str] = {}
+        for order, found in zip(page.orders, fetched, strict=True):
+            if isinstance(found, AmazonMalformedResponse):
+                unreadable[order.amazon_order_id] = str(found)
+            else:
+                items[order.amazon_order_id] = found
+
+        def convert(order: models_v0.Order) -> OrderRecord:
+            if order.amazon_order_id in unreadable:
+                raise AmazonMalformedResponse(unreadable[order.amazon_order_id])
+            return normalize.from_v0(order, items[order.amazon_order_id])
+
+        return _v0_page(page, convert)
+
+    async def _items(
+        self, order: models_v0.Order
+    ) -> Sequence[models_v0.OrderItem] | AmazonMalformedResponse:
+        try:
+            return await self._orders_v0.get_order_items(order.amazon_order_id, with_pii=False)
+        except AmazonMalformedResponse as error:
+            return error

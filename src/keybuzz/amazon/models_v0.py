@@ -7,6 +7,7 @@ put personal data in a log.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_pascal
@@ -74,7 +75,8 @@ class Order(V0Model):
 
 
 class OrdersList(V0Model):
-    orders: list[Order] = Field(default_factory=list)
+    orders: list[Any] = Field(default_factory=list)
+    """Each order as Amazon sent it: read one by one (``paging.OrderReader``)."""
     next_token: str | None = None
     created_before: AmazonTime | None = None
     """The upper bound Amazon applied: the watermark for the next incremental run."""

@@ -4,6 +4,7 @@ always inline, the rest of an order only with the matching ``includedData``."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -144,7 +145,9 @@ class Pagination(V2026Model):
 
 
 class SearchOrdersResponse(V2026Model):
-    orders: list[Order]
+    orders: list[Any]
+    """Each order as Amazon sent it: read one by one (``paging.OrderReader``), so that one order
+    KeyBuzz cannot read is set aside instead of failing its page."""
     pagination: Pagination | None = None
     created_before: AmazonTime | None = None
     last_updated_before: AmazonTime | None = None

@@ -4,7 +4,11 @@ Rules: ``None`` means "this source did not say" (the upsert then keeps what is s
 field is only filled from what Amazon sent, never guessed; money is ``Decimal``; v0 ``ItemPrice``
 and the report's ``item-price`` are line totals (unit price = line / quantity, rounded to the
 amount's own decimals), v2026 ``unitPrice`` is already per unit. Statuses go through
-``STATUS_TABLE``, the one mapping, documented in docs/amazon.md.
+``STATUS_TABLE``, the one mapping, documented in docs/amazon.md. An API order (v2026, v0) is
+``enriched``: its details (buyer, recipient, totals, deadlines) came with it; a report's is not.
+
+An order that cannot be normalised raises one of ``NORMALIZE_ERRORS``; the listing and the
+report reader turn it into a ``RejectedOrder`` (``from_report_lines`` does so itself).
 """
 
 from __future__ import annotations
@@ -14,11 +18,20 @@ from decimal import Decimal
 
 from keybuzz.amazon import models_v0, models_v2026
 from keybuzz.amazon.errors import AmazonMalformedResponse
-from keybuzz.amazon.flatfile import OrderReportRow
+from keybuzz.amazon.flatfile import OrderReportRow, ReportLine
 from keybuzz.amazon.regions import marketplace_by_sales_channel
-from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
+from keybuzz.orders.records import (
+    DeliveryStatus,
+    ItemRecord,
+    OrderRecord,
+    OrderStatus,
+    RejectedOrder,
+)
 
 MARKETPLACE = "amazon"
+REPORT_SOURCE = "report"
+NORMALIZE_ERRORS = (AmazonMalformedResponse, ValueError, ArithmeticError)
+"""What normalising one order raises when Amazon sent something KeyBuzz cannot store."""
 
 # Amazon's order status -> ours. Keys are the status with case, "_" and "-" dropped, so one row
 # serves v0 ``OrderStatus`` (PartiallyShipped), v2026 ``fulfillmentStatus`` (PARTIALLY_SHIPPED)
@@ -147,6 +160,7 @@ def from_v2026(order: models_v2026.Order) -> OrderRecord:
         if fulfillment.deliver_by_window
         else None,
         shipped_at=min(p.ship_time for p in shipped if p.ship_time) if shipped else None,
+        enriched=True,
         items=tuple(
             ItemRecord(
                 external_item_id=item.order_item_id,
@@ -215,6 +229,7 @@ def from_v0(
         fulfillment_channel=_channel(order.fulfillment_channel),
         latest_ship_date=order.latest_ship_date,
         latest_delivery_date=order.latest_delivery_date,
+        enriched=True,
         items=None
         if items is None
         else tuple(
@@ -286,4 +301,32 @@ def from_report_rows(rows: Sequence[OrderReportRow]) -> OrderRecord:
             )
             for item_id, row in zip(_report_item_ids(rows), rows, strict=True)
         ),
+    )
+
+
+def from_report_lines(lines: Sequence[ReportLine]) -> OrderRecord | RejectedOrder:
+    """The lines of one order (``flatfile.group_by_order``) as its record, or set aside when a
+    line cannot be read or the order cannot be normalised (an unknown status). A rejected order
+    carries the offending line's columns; its other lines are set aside with it, since an
+    order without some of its lines would lose items."""
+    bad = next((line for line in lines if line.row is None), None)
+    if bad is None:
+        rows = [line.row for line in lines if line.row is not None]
+        try:
+            return from_report_rows(rows)
+        except NORMALIZE_ERRORS as error:
+            return _rejected_report(lines, lines[0], str(error))
+    return _rejected_report(lines, bad, f"order report line {bad.number}: {bad.problem}")
+
+
+def _rejected_report(lines: Sequence[ReportLine], shown: ReportLine, reason: str) -> RejectedOrder:
+    others = len(lines) - 1
+    if others:
+        reason += f" ({others} other line(s) of the order set aside with it)"
+    return RejectedOrder(
+        marketplace=MARKETPLACE,
+        source=REPORT_SOURCE,
+        reason=reason,
+        payload=shown.columns(),
+        external_order_id=next((line.order_id for line in lines if line.order_id), None),
     )

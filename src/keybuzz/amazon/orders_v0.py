@@ -1,5 +1,6 @@
-"""Orders API v0 — the fallback for sellers whose searchOrders answers 403, until Amazon removes
-it on 2027-03-27: getOrders (pages resumable from a saved position), getOrder, getOrderItems.
+"""Orders API v0 — the fallback for sellers whose searchOrders answers 403, and a second list
+operation (its own bucket) for enrichment, until Amazon removes it on 2027-03-27
+(``v0_available``): getOrders (pages resumable from a saved position), getOrder, getOrderItems.
 
 PII comes through the connection's bulk restricted data token. If Amazon refuses to mint one
 (the app lacks the roles), calls carry the plain access token and orders come without buyer
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from keybuzz.amazon import models_v0
 from keybuzz.amazon.errors import AmazonAccessDenied
 from keybuzz.amazon.lwa import Clock
 from keybuzz.amazon.operations import GET_ORDER_ITEMS, GET_ORDER_V0, GET_ORDERS
-from keybuzz.amazon.paging import OrdersPage, OrdersQuery, Params, Position, paginate
+from keybuzz.amazon.paging import OrderReader, OrdersPage, OrdersQuery, Pager, Params, Position
 from keybuzz.amazon.registry import ConnectionState
 from keybuzz.amazon.tokens import RestrictedDataAuth
 from keybuzz.amazon.transport import SpApiTransport
@@ -30,6 +31,15 @@ from keybuzz.amazon.windows import WallClock, Window, utcnow
 logger = logging.getLogger("keybuzz.amazon")
 
 PII_RETRY_AFTER = 3600.0
+V0_REMOVAL = datetime(2027, 3, 27, tzinfo=UTC)
+"""Amazon's deadline for leaving the v0 read operations (spapi.md §2: "v0 users must migrate by
+March 27, 2027"): from then on, v0 is not asked at all."""
+
+
+def v0_available(now: datetime) -> bool:
+    """Whether Orders v0 may still be asked at ``now`` (a 403 or 404 from it earlier is the
+    other sign it is gone: ``AmazonApiUnavailable`` from ``SpApiClient.enrichment_page``)."""
+    return now < V0_REMOVAL
 
 
 class GetOrdersQuery(OrdersQuery):
@@ -115,8 +125,17 @@ class OrdersV0Api:
     def pages(
         self, start: GetOrdersQuery | GetOrdersPosition, *, with_pii: bool = True
     ) -> AsyncGenerator[GetOrdersPage, None]:
-        """The pages of a new getOrders search, or of a saved one after its position."""
+        """The pages of a new getOrders search, or of a saved one after its position. Orders
+        that do not fit the model are in ``page.rejected``."""
+        return self._pager(with_pii).pages(start)
 
+    async def page(
+        self, start: GetOrdersQuery | GetOrdersPosition, *, with_pii: bool = True
+    ) -> GetOrdersPage:
+        """Exactly one page: the first of a new search, or the one after a saved position."""
+        return await self._pager(with_pii).first_page(start)
+
+    def _pager(self, with_pii: bool) -> Pager[models_v0.Order, GetOrdersQuery]:
         async def get_page(params: Params) -> models_v0.OrdersList:
             response = await self._transport.call(
                 GET_ORDERS,
@@ -126,19 +145,23 @@ class OrdersV0Api:
             )
             return response.payload
 
-        return paginate(GetOrdersPosition, start, get_page, self._wall_clock)
+        reader = OrderReader(models_v0.Order, GET_ORDERS.name, "AmazonOrderId")
+        return Pager(GetOrdersPosition, reader, get_page, self._wall_clock)
 
-    async def get_order(self, order_id: str, *, with_pii: bool = True) -> models_v0.Order:
+    async def get_order(
+        self, order_id: str, *, with_pii: bool = True, max_wait: float | None = None
+    ) -> models_v0.Order:
         response = await self._transport.call(
             GET_ORDER_V0,
             models_v0.GetOrderResponse,
             path_params={"orderId": order_id},
             auth=await self._auth(with_pii),
+            max_wait=max_wait,
         )
         return response.payload
 
     async def get_order_items(
-        self, order_id: str, *, with_pii: bool = True
+        self, order_id: str, *, with_pii: bool = True, max_wait: float | None = None
     ) -> list[models_v0.OrderItem]:
         """Every item of the order (all NextToken pages)."""
         items: list[models_v0.OrderItem] = []
@@ -151,6 +174,7 @@ class OrdersV0Api:
                 path_params={"orderId": order_id},
                 params=params,
                 auth=await self._auth(with_pii),
+                max_wait=max_wait,
             )
             items.extend(response.payload.order_items)
             next_token = response.payload.next_token or None

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from keybuzz.amazon import models_v2026
 from keybuzz.amazon.operations import GET_ORDER, SEARCH_ORDERS
-from keybuzz.amazon.paging import OrdersPage, OrdersQuery, Params, Position, paginate
+from keybuzz.amazon.paging import OrderReader, OrdersPage, OrdersQuery, Pager, Params, Position
 from keybuzz.amazon.transport import SpApiTransport
 from keybuzz.amazon.windows import WallClock, Window, utcnow
 
@@ -67,7 +67,12 @@ SearchOrdersPage = OrdersPage[models_v2026.Order, SearchOrdersQuery]
 class OrdersV2026Api:
     def __init__(self, transport: SpApiTransport, *, wall_clock: WallClock = utcnow) -> None:
         self._transport = transport
-        self._wall_clock = wall_clock
+        self._pager = Pager(
+            SearchPosition,
+            OrderReader(models_v2026.Order, SEARCH_ORDERS.name, "orderId"),
+            self._search_page,
+            wall_clock,
+        )
 
     async def search_orders(
         self,
@@ -84,7 +89,8 @@ class OrdersV2026Api:
         position: SearchPosition | Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[SearchOrdersPage, None]:
         """Pages of orders with their items. With ``position`` (a saved ``page.position``), the
-        search it belongs to resumes after that page and the other filters are not used."""
+        search it belongs to resumes after that page and the other filters are not used. Orders
+        that do not fit the model are in ``page.rejected``."""
         start: SearchOrdersQuery | SearchPosition
         if position is not None:
             start = SearchPosition.model_validate(position)
@@ -109,7 +115,11 @@ class OrdersV2026Api:
         self, start: SearchOrdersQuery | SearchPosition
     ) -> AsyncGenerator[SearchOrdersPage, None]:
         """The pages of a new search, or of a saved one after its position."""
-        return paginate(SearchPosition, start, self._search_page, self._wall_clock)
+        return self._pager.pages(start)
+
+    async def page(self, start: SearchOrdersQuery | SearchPosition) -> SearchOrdersPage:
+        """Exactly one page: the first of a new search, or the one after a saved position."""
+        return await self._pager.first_page(start)
 
     async def _search_page(self, params: Params) -> models_v2026.SearchOrdersResponse:
         return await self._transport.call(
@@ -117,13 +127,19 @@ class OrdersV2026Api:
         )
 
     async def get_order(
-        self, order_id: str, *, included_data: Sequence[str] = DEFAULT_INCLUDED_DATA
+        self,
+        order_id: str,
+        *,
+        included_data: Sequence[str] = DEFAULT_INCLUDED_DATA,
+        max_wait: float | None = None,
     ) -> models_v2026.Order:
+        """``max_wait``: ``AmazonQuotaExhausted`` rather than wait longer for the quota."""
         params = [("includedData", ",".join(included_data))] if included_data else []
         response = await self._transport.call(
             GET_ORDER,
             models_v2026.GetOrderResponse,
             path_params={"orderId": order_id},
             params=params,
+            max_wait=max_wait,
         )
         return response.order

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from keybuzz.amazon.lwa import TokenCache
-from keybuzz.amazon.ratelimit import BucketSet, Clock
+from keybuzz.amazon.ratelimit import BucketSet, BucketSnapshot, Clock
 
 
 def _fingerprint(secret: SecretStr) -> str:
@@ -33,9 +33,11 @@ class ConnectionState:
 
 
 class ConnectionRegistry:
-    def __init__(self, *, clock: Clock = time.monotonic) -> None:
-        """``clock`` (monotonic seconds) paces the rate-limit buckets; tests pass a virtual one."""
+    def __init__(self, *, clock: Clock = time.monotonic, wall_clock: Clock = time.time) -> None:
+        """``clock`` (monotonic seconds) paces the rate-limit buckets, ``wall_clock`` (epoch
+        seconds) dates their snapshots; tests pass virtual ones."""
         self._clock = clock
+        self._wall_clock = wall_clock
         self._states: dict[str, ConnectionState] = {}
 
     def state(
@@ -46,7 +48,7 @@ class ConnectionRegistry:
         credential = _fingerprint(refresh_token)
         state = self._states.get(connection_key)
         if state is None:
-            buckets = BucketSet(sandbox=sandbox, clock=self._clock)
+            buckets = BucketSet(sandbox=sandbox, clock=self._clock, wall_clock=self._wall_clock)
             state = ConnectionState(buckets=buckets, credential=credential)
             self._states[connection_key] = state
         elif state.credential != credential:
@@ -55,6 +57,12 @@ class ConnectionRegistry:
             state.restricted_data_token = TokenCache()
             state.v2026_denied_until = state.pii_denied_until = 0.0
         return state
+
+    def snapshot(self, connection_key: str) -> BucketSnapshot | None:
+        """The connection's buckets as of now (``None`` if this process has none), for another
+        process to ``restore``; ``model_dump(mode="json")`` to store it."""
+        state = self._states.get(connection_key)
+        return state.buckets.snapshot() if state is not None else None
 
     def forget(self, connection_key: str) -> None:
         """Drop a connection's state (it was disconnected)."""

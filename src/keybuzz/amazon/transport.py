@@ -34,7 +34,7 @@ from keybuzz.amazon.errors import (
 )
 from keybuzz.amazon.models_common import AmazonModel, ErrorList, describe_validation_error
 from keybuzz.amazon.operations import Operation
-from keybuzz.amazon.ratelimit import BucketSet, TokenBucket
+from keybuzz.amazon.ratelimit import BucketSet, Priority, TokenBucket
 from keybuzz.amazon.retry import DEFAULT_RETRY, TRANSIENT_ERRORS, Failure, RetryPolicy, retryable
 
 logger = logging.getLogger("keybuzz.amazon")
@@ -79,7 +79,9 @@ class SpApiTransport:
         timeout: float,
         retry: RetryPolicy = DEFAULT_RETRY,
         stats: CallStats | None = None,
+        priority: Priority = Priority.SYNC,
     ) -> None:
+        """``priority``: this client's place among the waiters of the connection's buckets."""
         self._http = http
         self._base_url = base_url.rstrip("/")
         self.auth = auth
@@ -87,6 +89,7 @@ class SpApiTransport:
         self._timeout = httpx.Timeout(timeout)
         self.retry = retry
         self.stats = stats or CallStats()
+        self.priority = priority
 
     def bucket(self, operation: Operation) -> TokenBucket:
         return self._buckets.bucket(operation)
@@ -100,14 +103,16 @@ class SpApiTransport:
         params: Params | None = None,
         json_body: Any = None,
         auth: httpx.Auth | None = None,
+        max_wait: float | None = None,
     ) -> M:
+        """``max_wait``: raise ``AmazonQuotaExhausted`` (with the seconds to wait) instead of
+        waiting longer than that for the operation's bucket, on any try."""
         bucket = self._buckets.bucket(operation)
         url = self._base_url + operation.url_path(**(path_params or {}))
 
         async def attempt(number: int) -> M | Failure:
             if number > 1:
                 self.stats.retried += 1
-            await bucket.acquire()
             request = self._http.build_request(
                 operation.method,
                 url,
@@ -116,14 +121,21 @@ class SpApiTransport:
                 timeout=self._timeout,
                 headers={"accept": "application/json", "user-agent": USER_AGENT},
             )
-            self.stats.requests[operation.name] += 1
-            started = time.perf_counter()
-            try:
-                response = await self._http.send(request, auth=auth or self.auth)
-            except TRANSIENT_ERRORS as error:
-                return Failure(
-                    f"{type(error).__name__} after {time.perf_counter() - started:.1f} s"
-                )
+            # The bucket's in-flight slot is held until Amazon has answered: from then on the
+            # request has surely reached Amazon's bucket (see ``ratelimit``).
+            async with bucket.request(priority=self.priority, max_wait=max_wait):
+                self.stats.requests[operation.name] += 1
+                started = time.perf_counter()
+                try:
+                    response = await self._http.send(request, auth=auth or self.auth)
+                except TRANSIENT_ERRORS as error:
+                    return Failure(
+                        f"{type(error).__name__} after {time.perf_counter() - started:.1f} s"
+                    )
+                # Before the slot frees a waiter: the rate it goes at, and no token after a 429.
+                _adopt_rate(bucket, response)
+                if response.status_code == 429:
+                    bucket.drain()
             status = response.status_code
             logger.debug(
                 "%s -> %d in %.0f ms (try %d)",
@@ -132,13 +144,11 @@ class SpApiTransport:
                 (time.perf_counter() - started) * 1000,
                 number,
             )
-            _adopt_rate(bucket, response)
             if 200 <= status < 300:
                 parsed = _parse(operation, model, response)
                 return parsed if parsed is not None else Failure(MALFORMED, AmazonMalformedResponse)
             if status == 429:
                 self.stats.throttled += 1
-                bucket.drain()
                 return Failure(THROTTLED, AmazonThrottled, throttled=True)
             if retryable(status):
                 return Failure(f"HTTP {status}")

@@ -324,4 +324,6 @@ async def _record_connected(
         selling_partner_id=secret.selling_partner_id,
         connected_at=dt.datetime.now(dt.UTC),
     )
-    await verify_with_amazon(session, amazon, connection, secret, list_marketplaces=True)
+    await verify_with_amazon(
+        session, amazon, connection, secret.refresh_token, list_marketplaces=True
+    )

@@ -323,12 +323,12 @@ async def verify_with_amazon(
     session: AsyncSession,
     amazon: SpApiApp,
     connection: MarketplaceConnection,
-    secret: AmazonSpapiSecret,
+    refresh_token: SecretStr,
     *,
     list_marketplaces: bool,
 ) -> MarketplaceConnection:
     """Use the authorization once: the connection is CONNECTED, or a ``ConnectionFailure``."""
-    client = amazon_client(amazon, connection, secret.refresh_token)
+    client = amazon_client(amazon, connection, refresh_token)
     values: dict[str, object] = {}
     try:
         if list_marketplaces:
@@ -370,10 +370,11 @@ def connection_key(connection: MarketplaceConnection) -> str:
     return f"{connection.tenant_id}/{connection.marketplace}"
 
 
-async def require_connected(
-    session: AsyncSession, amazon: SpApiApp, store: SecretStore, tenant_id: TenantId
+async def usable_connection(
+    session: AsyncSession, store: SecretStore, tenant_id: TenantId
 ) -> UsableConnection:
-    """The tenant's Amazon connection, proven usable now; else a 409 that says what to do."""
+    """The tenant's Amazon connection and its authorization, as stored; else a 409 that says
+    what to do. Amazon's answer to its next call is the proof."""
     connection = await repository.get_connection(session, tenant_id, AMAZON)
     if connection is None or connection.status in (
         ConnectionStatus.PENDING,
@@ -383,10 +384,19 @@ async def require_connected(
     if connection.status is ConnectionStatus.NEEDS_RECONNECT:
         raise AmazonReconnectRequired(tenant_id, connection.status_reason or REASON_SECRET_MISSING)
     secret = await _read_secret(store, connection)
-    connection = await verify_with_amazon(
-        session, amazon, connection, secret, list_marketplaces=False
-    )
     return UsableConnection(connection, secret.refresh_token, Region(connection.region or "EU"))
+
+
+async def require_connected(
+    session: AsyncSession, amazon: SpApiApp, store: SecretStore, tenant_id: TenantId
+) -> UsableConnection:
+    """The tenant's Amazon connection, proven usable now (a new access token); else a 409
+    that says what to do."""
+    usable = await usable_connection(session, store, tenant_id)
+    connection = await verify_with_amazon(
+        session, amazon, usable.connection, usable.refresh_token, list_marketplaces=False
+    )
+    return UsableConnection(connection, usable.refresh_token, usable.region)
 
 
 async def check_connection(
@@ -403,7 +413,7 @@ async def check_connection(
     try:
         secret = await _read_secret(store, connection)
         connection = await verify_with_amazon(
-            session, amazon, connection, secret, list_marketplaces=True
+            session, amazon, connection, secret.refresh_token, list_marketplaces=True
         )
     except ConnectionFailure as failure:
         connection = await record_failure(session, failure) or connection

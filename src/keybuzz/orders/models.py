@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -109,6 +110,9 @@ class Order(TimestampMixin, Base):
     items_digest: Mapped[str | None] = mapped_column(
         String(32), comment="Fingerprint of the last item list a marketplace gave."
     )
+    enriched_at: Mapped[dt.datetime | None] = mapped_column(
+        comment="When an API record first brought the order's details (null: report data only)."
+    )
 
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", lazy="raise", order_by="OrderItem.external_item_id"
@@ -143,3 +147,69 @@ Index(
     func.lower(OrderItem.sku).label("lower_sku"),
     postgresql_ops={"lower_sku": "text_pattern_ops"},
 )
+
+
+class EventField(enum.StrEnum):
+    """The order fields whose every change is kept in the order's timeline (``order_events``)."""
+
+    ORDER_STATUS = "orderStatus"
+    DELIVERY_STATUS = "deliveryStatus"
+    TRACKING_CODE = "trackingCode"
+    SAV_STATUS = "savStatus"
+
+
+class EventSource(enum.StrEnum):
+    """What made a change: a backfill's import, an incremental sync, a one-order refresh, or an
+    agent (the helpdesk-owned fields)."""
+
+    BACKFILL = "backfill"
+    SYNC = "sync"
+    REFRESH = "refresh"
+    AGENT = "agent"
+
+
+class OrderEvent(Base):
+    """One change of one field of an order, appended in the transaction that made it."""
+
+    __tablename__ = "order_events"
+    # Serves the per-order timeline and the cascade when an order is deleted.
+    __table_args__ = (Index("ix_order_events_order_occurred", "order_id", "occurred_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=UUID7_DEFAULT)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    # The clock, not the transaction's start: two changes in one transaction stay in order.
+    occurred_at: Mapped[dt.datetime] = mapped_column(server_default=func.clock_timestamp())
+    field: Mapped[EventField] = mapped_column(pg_enum(EventField, "order_event_field"))
+    from_value: Mapped[str | None] = mapped_column(Text)
+    to_value: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[EventSource] = mapped_column(pg_enum(EventSource, "order_event_source"))
+
+
+class QuarantinedOrder(Base):
+    """An order a marketplace sent that could not be stored, kept with what was received."""
+
+    __tablename__ = "order_quarantine"
+    __table_args__ = (
+        Index(
+            "ix_order_quarantine_tenant_created",
+            "tenant_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+        Index("ix_order_quarantine_backfill_job_id", "backfill_job_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=UUID7_DEFAULT)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(64))
+    # Text, not String(64): whatever was sent as an id is kept, however malformed.
+    external_order_id: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    backfill_job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("backfill_jobs.id", ondelete="SET NULL")
+    )
+    # The clock, not the transaction's start: a page of rejects lists newest first exactly.
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.clock_timestamp())

@@ -89,3 +89,20 @@ class OrderRecord:
     delivered_at: dt.datetime | None = None
     items: tuple[ItemRecord, ...] | None = field(default=None)
     """The full item list, or ``None`` when this source carries no items (keep what is stored)."""
+    enriched: bool = False
+    """This source is an API order (v2026 or v0), not a report line: it brings the order's
+    details (buyer, recipient, totals, deadlines) as far as Amazon gives them."""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class RejectedOrder:
+    """An order a marketplace sent that cannot be stored (unknown status, bad date, missing id):
+    kept aside with what was received and why, never a reason to stop an import."""
+
+    marketplace: str
+    source: str
+    """Where it came from, e.g. ``v2026.searchOrders``, ``v0.getOrders``, ``report``."""
+    reason: str
+    payload: dict[str, Any]
+    """What was received, as received (a report row as its columns)."""
+    external_order_id: str | None = None

@@ -1,8 +1,11 @@
-"""Read queries on a tenant's orders. Every function takes the ``TenantId`` it is scoped to."""
+"""Queries on a tenant's orders, their timelines and quarantined orders (the bulk write path is
+``keybuzz.orders.upsert``). Every function takes the ``TenantId`` it is scoped to."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
     literal_column,
     not_,
     or_,
@@ -27,16 +31,26 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.orders.models import Order, OrderItem
+from keybuzz.orders.models import (
+    EventField,
+    EventSource,
+    Order,
+    OrderEvent,
+    OrderItem,
+    QuarantinedOrder,
+)
 from keybuzz.orders.records import (
     AT_RISK_WINDOW,
     TO_SHIP_STATUSES,
     DeliveryStatus,
     OrderStatus,
+    RejectedOrder,
     SavStatus,
     SlaStatus,
 )
 from keybuzz.tenants.models import TenantId
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,16 +204,53 @@ async def get_order(
     return row._asdict() if row is not None else None
 
 
+async def order_exists(session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID) -> bool:
+    statement = select(Order.id).where(Order.tenant_id == tenant_id, Order.id == order_id)
+    return await session.scalar(statement) is not None
+
+
 async def set_sav_status(
     session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID, sav_status: SavStatus
 ) -> bool:
-    result = await session.execute(
+    """Set an order's ``sav_status`` and append the change to its timeline as the agent's;
+    ``False`` when the tenant has no such order. The value it already has changes nothing."""
+    current = await session.scalar(
+        select(Order.sav_status)
+        .where(Order.tenant_id == tenant_id, Order.id == order_id)
+        .with_for_update()
+    )
+    if current is None:
+        return False
+    if current == sav_status:
+        return True
+    await session.execute(
         update(Order)
         .where(Order.tenant_id == tenant_id, Order.id == order_id)
         .values(sav_status=sav_status)
-        .returning(Order.id)
     )
-    return result.scalar_one_or_none() is not None
+    await session.execute(
+        insert(OrderEvent).values(
+            tenant_id=tenant_id,
+            order_id=order_id,
+            field=EventField.SAV_STATUS,
+            from_value=current.value,
+            to_value=sav_status.value,
+            source=EventSource.AGENT,
+        )
+    )
+    return True
+
+
+async def list_events(
+    session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID
+) -> list[OrderEvent]:
+    """An order's timeline, oldest first."""
+    result = await session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.tenant_id == tenant_id, OrderEvent.order_id == order_id)
+        .order_by(OrderEvent.occurred_at, OrderEvent.id)
+    )
+    return list(result)
 
 
 async def count_orders(
@@ -219,3 +270,85 @@ async def delete_orders(
         statement = statement.where(Order.marketplace == marketplace)
     result = await session.execute(statement)
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- Quarantine -------------------------------------------------------------------------------
+
+QUARANTINE_SORT = SortKey("-createdAt", QuarantinedOrder.created_at, True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuarantineQuery:
+    backfill_job_id: uuid.UUID | None = None
+    limit: int = 50
+    after: tuple[dt.datetime, uuid.UUID] | None = None
+
+
+async def quarantine_orders(
+    session: AsyncSession,
+    tenant_id: TenantId,
+    rejected: Sequence[RejectedOrder],
+    *,
+    backfill_job_id: uuid.UUID | None = None,
+) -> int:
+    """Keep aside orders that could not be stored, each with its payload as received; return
+    how many were kept. The payload may hold buyer data: it stays in the tenant's rows and is
+    never logged (a log line names the order and the reason only)."""
+    if not rejected:
+        return 0
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "marketplace": order.marketplace,
+            "source": order.source,
+            "external_order_id": _storable(order.external_order_id),
+            "reason": _storable(order.reason),
+            "payload": _storable(order.payload),
+            "backfill_job_id": backfill_job_id,
+        }
+        for order in rejected
+    ]
+    await session.execute(insert(QuarantinedOrder), rows)
+    for order in rejected:
+        logger.warning(
+            "tenant %s: order %s quarantined: %s",
+            tenant_id,
+            order.external_order_id or "(no id)",
+            order.reason,
+        )
+    return len(rows)
+
+
+def _storable(value: Any) -> Any:
+    """``value`` as JSON PostgreSQL accepts, so that whatever was received can be kept: NUL
+    characters (refused by ``text`` and ``jsonb``) become U+FFFD, non-finite floats and other
+    types (dates, decimals) their text."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(str(key)): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    isoformat = getattr(value, "isoformat", None)
+    return _storable(isoformat() if callable(isoformat) else str(value))
+
+
+async def list_quarantine(
+    session: AsyncSession, tenant_id: TenantId, query: QuarantineQuery
+) -> tuple[list[QuarantinedOrder], bool]:
+    """A page of quarantined orders, newest first, and whether another page follows."""
+    statement = select(QuarantinedOrder).where(QuarantinedOrder.tenant_id == tenant_id)
+    if query.backfill_job_id is not None:
+        statement = statement.where(QuarantinedOrder.backfill_job_id == query.backfill_job_id)
+    if query.after is not None:
+        position = tuple_(QuarantinedOrder.created_at, QuarantinedOrder.id)
+        statement = statement.where(position < query.after)
+    statement = statement.order_by(
+        QuarantinedOrder.created_at.desc(), QuarantinedOrder.id.desc()
+    ).limit(query.limit + 1)
+    rows = list(await session.scalars(statement))
+    return rows[: query.limit], len(rows) > query.limit

@@ -8,11 +8,22 @@ from fastapi import APIRouter, Query
 from keybuzz.deps import SessionDep, TenantDep
 from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
 from keybuzz.orders import service
-from keybuzz.orders.schemas import OrderListParams, OrderPage, OrderPatch, OrderRead, PurgeResult
+from keybuzz.orders.schemas import (
+    OrderEventList,
+    OrderListParams,
+    OrderPage,
+    OrderPatch,
+    OrderRead,
+    PurgeResult,
+    QuarantineListParams,
+    QuarantinePage,
+)
 from keybuzz.orders.service import OrderNotFound, PurgeNotConfirmed
 from keybuzz.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+# Its own router, registered before ``router``: /orders/quarantine is no order id.
+quarantine_router = APIRouter(prefix="/api/v1/orders/quarantine", tags=["orders"])
 
 _AUTH_PROBLEMS = (Unauthenticated, Forbidden)
 
@@ -54,6 +65,18 @@ async def get_order(session: SessionDep, tenant: TenantDep, order_id: uuid.UUID)
     return await service.get_order(session, tenant, order_id)
 
 
+@router.get(
+    "/{order_id}/events",
+    response_model=OrderEventList,
+    summary="An order's timeline: every change of its statuses and tracking code, oldest first",
+    responses=problem_responses(OrderNotFound, *_AUTH_PROBLEMS),
+)
+async def list_order_events(
+    session: SessionDep, tenant: TenantDep, order_id: uuid.UUID
+) -> OrderEventList:
+    return await service.list_order_events(session, tenant, order_id)
+
+
 @router.patch(
     "/{order_id}",
     response_model=OrderRead,
@@ -64,3 +87,15 @@ async def update_order(
     session: SessionDep, tenant: TenantDep, order_id: uuid.UUID, patch: OrderPatch
 ) -> OrderRead:
     return await service.update_order(session, tenant, order_id, patch)
+
+
+@quarantine_router.get(
+    "",
+    response_model=QuarantinePage,
+    summary="Orders the marketplace sent that could not be stored, newest first",
+    responses=problem_responses(InvalidInput, *_AUTH_PROBLEMS),
+)
+async def list_quarantine(
+    session: SessionDep, tenant: TenantDep, params: Annotated[QuarantineListParams, Query()]
+) -> QuarantinePage:
+    return await service.list_quarantine(session, tenant, params)

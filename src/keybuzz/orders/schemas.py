@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from keybuzz.orders.models import EventField, EventSource
 from keybuzz.orders.records import DeliveryStatus, OrderStatus, SavStatus, SlaStatus
 from keybuzz.schemas import Money, Schema, UtcDateTime
 
@@ -46,6 +47,11 @@ class OrderRead(Schema):
     external_updated_at: UtcDateTime
     shipped_at: UtcDateTime | None
     delivered_at: UtcDateTime | None
+    enriched_at: UtcDateTime | None = Field(
+        description="When Amazon's API first gave the order's details (buyer, totals, "
+        "deadlines); null while only the order report's lines are known, so a null total "
+        "means not known yet."
+    )
     created_at: UtcDateTime
     updated_at: UtcDateTime
     items: list[OrderItemRead]
@@ -95,3 +101,43 @@ class OrderPatch(Schema):
 class PurgeResult(Schema):
     deleted_orders: int
     marketplace: str | None
+
+
+class OrderEventRead(Schema):
+    occurred_at: UtcDateTime = Field(description="When KeyBuzz recorded the change.")
+    field: EventField
+    from_value: str | None = Field(alias="from", description="Null: the field had no value.")
+    to_value: str | None = Field(alias="to")
+    source: EventSource
+
+
+class OrderEventList(Schema):
+    items: list[OrderEventRead] = Field(description="Oldest first.")
+
+
+class QuarantinedOrderRead(Schema):
+    id: uuid.UUID
+    marketplace: str
+    source: str = Field(description="Where it came from, e.g. `v2026.searchOrders`, `report`.")
+    external_order_id: str | None
+    reason: str
+    payload: dict[str, Any] = Field(description="What the marketplace sent, as received.")
+    backfill_job_id: uuid.UUID | None
+    created_at: UtcDateTime
+
+
+class QuarantinePage(Schema):
+    items: list[QuarantinedOrderRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+class QuarantineListParams(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    backfill_job_id: uuid.UUID | None = Field(
+        default=None, description="Only the orders this backfill set aside."
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=500, description="`nextCursor` as given.")

@@ -1,4 +1,5 @@
-"""Use cases on a tenant's orders: list and search, read one, helpdesk updates, purge, upsert."""
+"""Use cases on a tenant's orders: list and search, read one, its timeline, helpdesk updates,
+purge, upsert, and the list of quarantined orders."""
 
 from __future__ import annotations
 
@@ -13,9 +14,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.errors import BadRequest, InvalidInput, NotFound
 from keybuzz.orders import repository, upsert
+from keybuzz.orders.models import EventSource
 from keybuzz.orders.records import OrderRecord
-from keybuzz.orders.repository import SORTS, OrderQuery, SortKey
-from keybuzz.orders.schemas import OrderListParams, OrderPage, OrderPatch, OrderRead, PurgeResult
+from keybuzz.orders.repository import (
+    QUARANTINE_SORT,
+    SORTS,
+    OrderQuery,
+    QuarantineQuery,
+    SortKey,
+)
+from keybuzz.orders.schemas import (
+    OrderEventList,
+    OrderEventRead,
+    OrderListParams,
+    OrderPage,
+    OrderPatch,
+    OrderRead,
+    PurgeResult,
+    QuarantinedOrderRead,
+    QuarantineListParams,
+    QuarantinePage,
+)
 from keybuzz.orders.upsert import UpsertResult
 from keybuzz.tenants.models import TenantId
 
@@ -97,6 +116,15 @@ async def get_order(session: AsyncSession, tenant_id: TenantId, order_id: uuid.U
     return OrderRead.model_validate(order)
 
 
+async def list_order_events(
+    session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID
+) -> OrderEventList:
+    if not await repository.order_exists(session, tenant_id, order_id):
+        raise OrderNotFound(f"No order {order_id} for this tenant.")
+    events = await repository.list_events(session, tenant_id, order_id)
+    return OrderEventList(items=[OrderEventRead.model_validate(event) for event in events])
+
+
 async def update_order(
     session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID, patch: OrderPatch
 ) -> OrderRead:
@@ -126,6 +154,27 @@ async def purge_orders(
 
 
 async def upsert_orders(
-    session: AsyncSession, tenant_id: TenantId, records: Sequence[OrderRecord]
+    session: AsyncSession,
+    tenant_id: TenantId,
+    records: Sequence[OrderRecord],
+    *,
+    source: EventSource = EventSource.BACKFILL,
 ) -> UpsertResult:
-    return await upsert.upsert_orders(session, tenant_id, records)
+    return await upsert.upsert_orders(session, tenant_id, records, source=source)
+
+
+async def list_quarantine(
+    session: AsyncSession, tenant_id: TenantId, params: QuarantineListParams
+) -> QuarantinePage:
+    query = QuarantineQuery(
+        backfill_job_id=params.backfill_job_id,
+        limit=params.limit,
+        after=decode_cursor(params.cursor, QUARANTINE_SORT) if params.cursor else None,
+    )
+    rows, has_more = await repository.list_quarantine(session, tenant_id, query)
+    next_cursor = None
+    if has_more:
+        next_cursor = encode_cursor(QUARANTINE_SORT, rows[-1].created_at, rows[-1].id)
+    return QuarantinePage(
+        items=[QuarantinedOrderRead.model_validate(row) for row in rows], next_cursor=next_cursor
+    )

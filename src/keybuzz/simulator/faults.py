@@ -1,4 +1,10 @@
-"""Fault injection for SP-API calls: random by rate (seeded), or scripted for the next calls."""
+"""Fault injection for SP-API calls: random by rate (seeded), or scripted for the next calls.
+
+``malformed_order`` (scripted only) keeps the answer valid but breaks one order in it: the first
+order of a searchOrders / getOrders page or a getOrder answer gets a creation date that is not a
+date, and a report requested with it has an unreadable first line. A client must set that one
+order aside and keep the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from keybuzz.simulator.settings import FaultSettings
 
@@ -17,6 +24,7 @@ class FaultKind(StrEnum):
     DROP = "drop"
     MALFORMED_JSON = "malformed_json"
     SLOW = "slow"
+    MALFORMED_ORDER = "malformed_order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,30 @@ class ScriptedFault:
 
 
 NO_FAULT = Fault()
+NOT_A_DATE = "not-a-date"
+
+
+def break_first_order(body: Any) -> Any:
+    """``body`` with its first order's creation date replaced by ``NOT_A_DATE``: v2026
+    ``orders[0].createdTime`` / ``order.createdTime``, v0 ``payload.Orders[0].PurchaseDate`` /
+    ``payload.PurchaseDate``. Any other body is left as it is."""
+    if not isinstance(body, dict):
+        return body
+    if isinstance(body.get("orders"), list) and body["orders"]:
+        body["orders"] = [{**body["orders"][0], "createdTime": NOT_A_DATE}, *body["orders"][1:]]
+    elif isinstance(body.get("order"), dict):
+        body["order"] = {**body["order"], "createdTime": NOT_A_DATE}
+    elif isinstance(payload := body.get("payload"), dict):
+        if isinstance(payload.get("Orders"), list) and payload["Orders"]:
+            orders = payload["Orders"]
+            payload = {
+                **payload,
+                "Orders": [{**orders[0], "PurchaseDate": NOT_A_DATE}, *orders[1:]],
+            }
+        elif "AmazonOrderId" in payload:
+            payload = {**payload, "PurchaseDate": NOT_A_DATE}
+        body["payload"] = payload
+    return body
 
 
 class FaultInjector:

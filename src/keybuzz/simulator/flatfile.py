@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from keybuzz.simulator.faults import NOT_A_DATE
 from keybuzz.simulator.money import decimal_string
 from keybuzz.simulator.records import SHIPPED_STATUSES, Item, Order, Status, is_priced
 
@@ -115,8 +116,14 @@ def item_row(order: Order, item: Item, now: int) -> list[str]:
     ]
 
 
-def render(orders: Iterable[Order], now: int) -> str:
+def render(orders: Iterable[Order], now: int, *, break_first_row: bool = False) -> str:
+    """The document. ``break_first_row``: its first line's purchase date is not a date (the
+    ``malformed_order`` fault)."""
     lines = ["\t".join(COLUMNS)]
     for order in orders:
-        lines.extend("\t".join(item_row(order, item, now)) for item in order.items)
+        for item in order.items:
+            row = item_row(order, item, now)
+            if break_first_row and len(lines) == 1:
+                row[COLUMNS.index("purchase-date")] = NOT_A_DATE
+            lines.append("\t".join(row))
     return "\n".join(lines) + "\n"

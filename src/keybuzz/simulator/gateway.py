@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from keybuzz.simulator.credentials import AccessToken
 from keybuzz.simulator.errors import TOKEN_EXPIRED, internal_failure, quota_exceeded, unauthorized
-from keybuzz.simulator.faults import Fault, FaultKind
+from keybuzz.simulator.faults import Fault, FaultKind, break_first_order
 from keybuzz.simulator.ratelimit import rate_header
 from keybuzz.simulator.spec import UsagePlan
 from keybuzz.simulator.state import Seller, Simulator
@@ -66,6 +66,8 @@ class Call:
         return self.respond(body, status)
 
     def respond(self, body: Any, status: int = 200) -> Response:
+        if self.fault.kind is FaultKind.MALFORMED_ORDER and 200 <= status < 300:
+            body = break_first_order(body)
         content = json_bytes(body)
         headers = {RATE_LIMIT_HEADER: rate_header(self.plan)}
         if self.fault.kind is FaultKind.DROP:

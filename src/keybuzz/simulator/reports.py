@@ -109,14 +109,18 @@ class ReportStore:
         orders: list[Order] | None,
         now: float,
         generation_seconds: float,
+        break_first_row: bool = False,
     ) -> Report:
-        """``orders`` is None when the range is too wide: the report will end FATAL."""
+        """``orders`` is None when the range is too wide: the report will end FATAL.
+        ``break_first_row``: the document's first line gets an unreadable purchase date (the
+        ``malformed_order`` fault)."""
         if orders is None:
             outcome, content = Outcome.FATAL, RANGE_EXCEEDED + "\n"
         elif not orders:
             outcome, content = Outcome.CANCELLED, None
         else:
-            outcome, content = Outcome.DONE, flatfile.render(orders, int(now))
+            content = flatfile.render(orders, int(now), break_first_row=break_first_row)
+            outcome = Outcome.DONE
         document_id = None
         if content is not None:
             document_id = f"amzn1.spdoc.1.4.eu.{uuid.uuid4()}.T{secrets.randbelow(10**14)}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from keybuzz.simulator.clock import parse_iso
 from keybuzz.simulator.errors import invalid_input, not_found
+from keybuzz.simulator.faults import FaultKind
 from keybuzz.simulator.gateway import Call
 from keybuzz.simulator.orderbook import DateFamily
 from keybuzz.simulator.reports import (
@@ -78,6 +79,7 @@ def create_report(call: Call, raw_body: bytes) -> Json:
         orders=rows,
         now=call.simulator.clock.time(),
         generation_seconds=call.simulator.settings.report_generation_seconds,
+        break_first_row=call.fault.kind is FaultKind.MALFORMED_ORDER,
     )
     return {"reportId": report.report_id}
 
