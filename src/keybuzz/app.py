@@ -15,6 +15,7 @@ from keybuzz.orders.routes import quarantine_router
 from keybuzz.orders.routes import router as orders_router
 from keybuzz.problems import register_error_handlers
 from keybuzz.runtime import Runtime, open_runtime
+from keybuzz.sync.routes import orders_router as order_refresh_router
 from keybuzz.sync.routes import router as backfill_router
 from keybuzz.ui.pages import router as pages_router
 from keybuzz.worker import job_groups, worker_in_background
@@ -57,5 +58,6 @@ def create_app(
     app.include_router(backfill_router)  # before the orders router: /orders/backfill is no id
     app.include_router(quarantine_router)  # nor is /orders/quarantine
     app.include_router(orders_router)
+    app.include_router(order_refresh_router)
     app.include_router(pages_router)
     return app

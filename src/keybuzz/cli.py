@@ -20,6 +20,7 @@ from keybuzz.marketplaces.cli import app as connections_app
 from keybuzz.orders.cli import app as orders_app
 from keybuzz.secrets.cli import app as secrets_app
 from keybuzz.simulator.cli import run as run_simulator
+from keybuzz.sync import cli as sync_cli
 from keybuzz.tenants.cli import app as tenants_app
 
 console = Console(stderr=True)
@@ -53,6 +54,8 @@ app.add_typer(orders_app, name="orders")
 app.command("simulator")(run_simulator)
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(connections_app, name="connections")
+app.command("backfill")(sync_cli.backfill)
+app.command("sync")(sync_cli.sync)
 
 
 # Libraries that narrate routine work at INFO (every HTTP call, initdb's whole output...).

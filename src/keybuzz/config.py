@@ -46,6 +46,25 @@ class Settings(BaseSettings):
     run_worker: bool = Field(
         default=False, description="`keybuzz serve` also runs a job worker in its process."
     )
+    worker_concurrency: int = Field(
+        default=16, ge=1, le=200, description="Jobs a worker process runs at the same time."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0,
+        ge=0.2,
+        le=300,
+        description="How often a worker says it is alive; one silent for three of these is "
+        "taken for dead and its jobs run again elsewhere.",
+    )
+    sync_interval_seconds: int = Field(
+        default=600, ge=1, description="Seconds between incremental syncs of a connection."
+    )
+    sync_catch_up_after_seconds: int = Field(
+        default=6 * 3600,
+        ge=60,
+        description="A sync this far behind catches up through the by-last-update order "
+        "report before paging the rest.",
+    )
 
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",

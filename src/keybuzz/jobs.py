@@ -9,16 +9,21 @@ and a committed one never lacks its job.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate.retry import RetryDecision
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import libpq_url, raw_connection
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +88,88 @@ async def defer_in_transaction(
     job_app: procrastinate.App,
     task: str,
     *,
-    lock: str | None = None,
     queueing_lock: str | None = None,
+    priority: int = 0,
+    schedule_in: float = 0.0,
     **task_kwargs: Any,
 ) -> int:
-    """Enqueue ``task`` (its full name) in the session's transaction; returns the queue's job id."""
+    """Enqueue ``task`` (its full name) in the session's transaction, due ``schedule_in``
+    seconds from now; returns the queue's job id."""
     connection = await raw_connection(session)
     deferrer = job_app.configure_task(
-        task, lock=lock, queueing_lock=queueing_lock, connection=connection
+        task,
+        queueing_lock=queueing_lock,
+        priority=priority,
+        schedule_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=max(0.0, schedule_in)),
+        connection=connection,
     )
     job_id: int = await deferrer.defer_async(**task_kwargs)
     return job_id
+
+
+# --- One job at a time per resource, whichever worker runs it ---------------------------------
+
+LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
+
+
+@contextlib.asynccontextmanager
+async def exclusively(database_url: str, key: str) -> AsyncIterator[bool]:
+    """Hold the PostgreSQL advisory lock named ``key`` for the block; yields whether it was free
+    (``False``: another job holds it; come back later). It lives on a connection of its own,
+    outside any transaction: a worker that dies releases it with its connection.
+
+    (procrastinate's own ``lock`` orders every job of a lock by priority and id, those due in an
+    hour included, so a step queued for later would hold up one due now.)"""
+    async with await psycopg.AsyncConnection.connect(
+        libpq_url(database_url), autocommit=True
+    ) as connection:
+        cursor = await connection.execute(LOCK_SQL, (key,))
+        row = await cursor.fetchone()
+        yield bool(row and row[0])
+
+
+# --- The queue's own upkeep: jobs of a worker that died are given to another ------------------
+
+STOPPING_CONTEXT_KEY = "stopping"
+MAINTENANCE = "queue"
+RETRY_STALLED = "retry_stalled_jobs"
+
+
+def stopping(context: procrastinate.JobContext) -> Callable[[], bool]:
+    """Whether the worker running the job is stopping (SIGTERM): the job should end at its next
+    safe point, everything done so far committed, and leave the rest to a later run."""
+    event = context.additional_context.get(STOPPING_CONTEXT_KEY)
+    if event is None:
+        return lambda: False
+    return event.is_set  # type: ignore[no-any-return]
+
+
+def maintenance_group(*, heartbeat_seconds: float) -> JobGroup:
+    """``queue:retry_stalled_jobs``, every few seconds: the jobs of a worker whose heartbeat
+    stopped (killed, its machine gone) run again on a living one, from their checkpoints."""
+    blueprint = procrastinate.Blueprint()
+    stalled_after = stalled_worker_timeout(heartbeat_seconds)
+
+    async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+        await retry_stalled(context.app, stalled_after)
+
+    task = blueprint.task(
+        name=RETRY_STALLED, pass_context=True, queueing_lock=f"{MAINTENANCE}:{RETRY_STALLED}"
+    )(retry_stalled_jobs)
+    every = max(1, round(heartbeat_seconds))
+    blueprint.periodic(cron=f"* * * * * */{every}", periodic_id=RETRY_STALLED)(task)
+    return JobGroup(MAINTENANCE, blueprint)
+
+
+def stalled_worker_timeout(heartbeat_seconds: float) -> float:
+    """A worker is taken for dead after three heartbeats missed."""
+    return 3 * heartbeat_seconds
+
+
+async def retry_stalled(app: procrastinate.App, stalled_after: float) -> int:
+    """Queue again every job a dead worker held; how many."""
+    stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after))
+    for job in stalled:
+        logger.warning("job %s[%s] of a dead worker runs again", job.task_name, job.id)
+        await app.job_manager.retry_job(job)
+    return len(stalled)

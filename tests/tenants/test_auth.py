@@ -33,6 +33,12 @@ ROUTE_REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/api/v1/orders/backfill"): ("POST", "/api/v1/orders/backfill", {"json": {}}),
     ("GET", "/api/v1/orders/backfill"): ("GET", "/api/v1/orders/backfill", {}),
     ("GET", "/api/v1/orders/backfill/{job_id}"): ("GET", "/api/v1/orders/backfill/{order}", {}),
+    ("POST", "/api/v1/orders/backfill/{job_id}/cancel"): (
+        "POST",
+        "/api/v1/orders/backfill/{order}/cancel",
+        {},
+    ),
+    ("POST", "/api/v1/orders/{order_id}/refresh"): ("POST", "/api/v1/orders/{order}/refresh", {}),
     ("GET", "/api/v1/marketplaces"): ("GET", "/api/v1/marketplaces", {}),
     ("POST", "/api/v1/marketplaces/amazon/oauth/start"): (
         "POST",

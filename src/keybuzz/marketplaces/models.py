@@ -3,9 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keybuzz.db import UUID7_DEFAULT, Base, TimestampMixin, pg_enum
@@ -36,6 +37,16 @@ class MarketplaceConnection(TimestampMixin, Base):
     connected_at: Mapped[dt.datetime | None]
     last_checked_at: Mapped[dt.datetime | None]
     last_sync_at: Mapped[dt.datetime | None]
+    synced_through: Mapped[dt.datetime | None] = mapped_column(
+        comment="Incremental sync watermark: every change Amazon made before it is stored."
+    )
+    next_sync_at: Mapped[dt.datetime | None]
+    sync_position: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB, comment="Where an unfinished incremental sync resumes."
+    )
+    quota_state: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB, comment="The seller's rate-limit buckets, as the last job left them."
+    )
 
 
 class OAuthState(Base):

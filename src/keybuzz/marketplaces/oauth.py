@@ -27,6 +27,7 @@ from keybuzz.amazon.errors import (
 )
 from keybuzz.amazon.lwa import LwaGrant
 from keybuzz.amazon.regions import MARKETPLACES, Region, consent_url, region_of
+from keybuzz.amazon.windows import LATEST_BEFORE
 from keybuzz.config import Settings
 from keybuzz.errors import InvalidInput, KeyBuzzError
 from keybuzz.marketplaces import repository
@@ -317,12 +318,15 @@ async def _record_connected(
     secret: AmazonSpapiSecret,
     region: Region,
 ) -> None:
+    now = dt.datetime.now(dt.UTC)
     connection = await repository.update_connection(
         session,
         connection,
         region=region.value,
         selling_partner_id=secret.selling_partner_id,
-        connected_at=dt.datetime.now(dt.UTC),
+        connected_at=now,
+        # Changes from now on come with the incremental sync; a backfill brings the past.
+        synced_through=connection.synced_through or now - LATEST_BEFORE,
     )
     await verify_with_amazon(
         session, amazon, connection, secret.refresh_token, list_marketplaces=True

@@ -49,7 +49,14 @@ class ConnectionRead(Schema):
     marketplaces: list[MarketplaceRead]
     connected_at: UtcDateTime | None
     last_checked_at: UtcDateTime | None
-    last_sync_at: UtcDateTime | None
+    last_sync_at: UtcDateTime | None = Field(description="When orders last came from Amazon.")
+    synced_through: UtcDateTime | None = Field(
+        description="Every change Amazon made to the orders before this is stored (the "
+        "incremental sync's watermark)."
+    )
+    next_sync_at: UtcDateTime | None = Field(
+        description="When the next incremental sync is due (CONNECTED connections only)."
+    )
     action: ConnectionAction | None = Field(description="What to do next, when needed.")
     reconnect_url: str | None = Field(
         description="Where to POST to (re)start the authorization, when one is needed."

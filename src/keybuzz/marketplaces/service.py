@@ -26,6 +26,7 @@ from keybuzz.amazon.errors import (
     AmazonAuthorizationRevoked,
     AmazonUnavailable,
 )
+from keybuzz.amazon.ratelimit import Priority
 from keybuzz.amazon.regions import MARKETPLACES, Region
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.db import transaction
@@ -231,6 +232,10 @@ def to_read(connection: MarketplaceConnection) -> ConnectionRead:
         connected_at=connection.connected_at,
         last_checked_at=connection.last_checked_at,
         last_sync_at=connection.last_sync_at,
+        synced_through=connection.synced_through,
+        next_sync_at=connection.next_sync_at
+        if connection.status is ConnectionStatus.CONNECTED and connection.synced_through
+        else None,
         action=action,
         reconnect_url=action.href if action and action.kind in ("connect", "reconnect") else None,
     )
@@ -356,12 +361,16 @@ async def verify_with_amazon(
 
 
 def amazon_client(
-    amazon: SpApiApp, connection: MarketplaceConnection, refresh_token: SecretStr
+    amazon: SpApiApp,
+    connection: MarketplaceConnection,
+    refresh_token: SecretStr,
+    priority: Priority = Priority.SYNC,
 ) -> SpApiClient:
     return amazon.client(
         region=Region(connection.region or Region.EU),
         refresh_token=refresh_token,
         connection_key=connection_key(connection),
+        priority=priority,
     )
 
 

@@ -1,13 +1,19 @@
-"""Queries on a tenant's backfill jobs (always tenant-scoped)."""
+"""Queries of the sync engine: backfill jobs, the orders it plans from, the connections it
+syncs. Each names its tenant, except the few marked ``cross_tenant``, which say why."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keybuzz.db import cross_tenant
+from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection
+from keybuzz.orders.models import Order
 from keybuzz.sync.models import BackfillJob, BackfillStatus
 from keybuzz.tenants.models import TenantId
 
@@ -59,17 +65,80 @@ async def update_job(session: AsyncSession, job: BackfillJob, **values: Any) -> 
     return result.scalar_one()
 
 
-async def advance_job(
+async def update_running_job(
+    session: AsyncSession, tenant_id: TenantId, job_id: uuid.UUID, **values: Any
+) -> BackfillJob | None:
+    """Change a job that is still running; ``None`` if it is not (cancelled meanwhile)."""
+    result = await session.execute(
+        update(BackfillJob)
+        .where(
+            BackfillJob.tenant_id == tenant_id,
+            BackfillJob.id == job_id,
+            BackfillJob.status == BackfillStatus.RUNNING,
+        )
+        .values(**values)
+        .returning(BackfillJob)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+def _window(tenant_id: TenantId, marketplace: str, start: dt.datetime, end: dt.datetime) -> Any:
+    return (
+        Order.tenant_id == tenant_id,
+        Order.marketplace == marketplace,
+        Order.order_date >= start,
+        Order.order_date < end,
+    )
+
+
+async def order_dates_below(
     session: AsyncSession,
     tenant_id: TenantId,
-    job_id: uuid.UUID,
+    marketplace: str,
     *,
-    checkpoint: dict[str, Any] | None,
-    orders: int,
-) -> None:
-    """Move the job's checkpoint on, ``orders`` more orders fetched."""
-    await session.execute(
-        update(BackfillJob)
-        .where(BackfillJob.tenant_id == tenant_id, BackfillJob.id == job_id)
-        .values(checkpoint=checkpoint, orders_fetched=BackfillJob.orders_fetched + orders)
+    floor: dt.datetime,
+    before: dt.datetime,
+    limit: int,
+) -> Sequence[dt.datetime]:
+    """The creation dates of the newest ``limit`` orders of ``[floor, before)``, newest first."""
+    result = await session.scalars(
+        select(Order.order_date)
+        .where(*_window(tenant_id, marketplace, floor, before))
+        .order_by(Order.order_date.desc())
+        .limit(limit)
     )
+    return list(result)
+
+
+async def count_orders_between(
+    session: AsyncSession,
+    tenant_id: TenantId,
+    marketplace: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> int:
+    statement = select(func.count()).where(*_window(tenant_id, marketplace, start, end))
+    return int(await session.scalar(statement) or 0)
+
+
+async def connections_due_for_sync(session: AsyncSession) -> list[tuple[TenantId, str]]:
+    """Every CONNECTED connection with a sync watermark and no sync job queued or running."""
+    statement = (
+        select(MarketplaceConnection.tenant_id, MarketplaceConnection.marketplace)
+        .where(
+            MarketplaceConnection.status == ConnectionStatus.CONNECTED,
+            MarketplaceConnection.synced_through.is_not(None),
+            text(
+                "NOT EXISTS (SELECT 1 FROM procrastinate_jobs j "
+                "WHERE j.status IN ('todo', 'doing') "
+                "AND j.queueing_lock = 'incremental:' || marketplace_connections.tenant_id "
+                "|| ':' || marketplace_connections.marketplace)"
+            ),
+        )
+        .order_by(MarketplaceConnection.tenant_id)
+    )
+    rows = await session.execute(
+        cross_tenant(statement, "the sync scheduler looks after every tenant's connection")
+    )
+    return [(TenantId(tenant), marketplace) for tenant, marketplace in rows]

@@ -4,6 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
+from keybuzz.amazon.errors import AmazonQuotaExhausted
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
 from keybuzz.errors import Forbidden, Unauthenticated
 from keybuzz.marketplaces.service import (
@@ -11,6 +12,8 @@ from keybuzz.marketplaces.service import (
     AmazonNotConnected,
     AmazonReconnectRequired,
 )
+from keybuzz.orders.schemas import OrderRead
+from keybuzz.orders.service import OrderNotFound
 from keybuzz.problems import problem_responses
 from keybuzz.sync import service
 from keybuzz.sync.schemas import BackfillJobList, BackfillJobRead, BackfillRequest
@@ -72,3 +75,44 @@ async def get_backfill(
     session: SessionDep, tenant: TenantDep, job_id: uuid.UUID
 ) -> BackfillJobRead:
     return await service.get_backfill(session, tenant, job_id)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=BackfillJobRead,
+    summary="Cancel a backfill: it ends CANCELLED at its next page boundary, what was stored stays",
+    responses=problem_responses(BackfillNotFound, *_AUTH_PROBLEMS),
+)
+async def cancel_backfill(
+    session: SessionDep, runtime: RuntimeDep, tenant: TenantDep, job_id: uuid.UUID
+) -> BackfillJobRead:
+    return await service.cancel_backfill(session, runtime.jobs, tenant, job_id)
+
+
+orders_router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+
+@orders_router.post(
+    "/{order_id}/refresh",
+    response_model=OrderRead,
+    summary="Refresh one order from Amazon now",
+    description="Asks Amazon for the order (getOrder, its own quota, ahead of any backfill) and "
+    "stores what it says. When the seller's quota for it is spent: 429 `amazon_quota_exhausted` "
+    "with `Retry-After`.",
+    responses=problem_responses(
+        OrderNotFound,
+        AmazonQuotaExhausted,
+        AmazonNotConnected,
+        AmazonReconnectRequired,
+        AmazonConnectionFailing,
+        *_AUTH_PROBLEMS,
+    ),
+)
+async def refresh_order(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    store: SecretStoreDep,
+    tenant: TenantDep,
+    order_id: uuid.UUID,
+) -> OrderRead:
+    return await service.refresh_order(session, runtime.amazon, store, tenant, order_id)

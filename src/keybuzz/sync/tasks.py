@@ -1,34 +1,43 @@
-"""Jobs of the sync domain: the backfill, page by page, each page its own unit of work.
+"""Jobs of the sync domain: backfills and incremental syncs, one short step at a time.
 
-A backfill that meets a failure worth another try (Amazon or the secret store unavailable, the
+A step does what the seller's quota allows now and defers the next step — in the transaction of
+its last checkpoint — at the time the quota allows more, so no worker slot sleeps on a bucket
+and any worker may take the next step. One Amazon connection's steps run one at a time (the
+queue's lock); its incremental sync goes before its backfill (a higher priority).
+
+A step that meets a failure worth another try (Amazon or the secret store unavailable, the
 database gone for a moment) runs again after each wait of ``BACKFILL_RETRY`` in turn, resuming
-after its last stored page; when the waits are spent, or on any other failure, the job is
-FAILED for good with its reason, and nothing of it stays queued. What an Amazon failure means
-for the connection (reconnect, an operator) is recorded whatever happens to the job.
+after its last checkpoint; when the waits are spent, or on any other failure, a backfill is
+FAILED for good with its reason (nothing of it stays queued) and a sync tries again at its next
+interval. What an Amazon failure means for the connection is recorded whatever happens.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import uuid
+from collections.abc import AsyncIterator
 
 import procrastinate
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.amazon.errors import AmazonThrottled, AmazonUnavailable
 from keybuzz.db import transaction
 from keybuzz.errors import KeyBuzzError
-from keybuzz.jobs import JobGroup, RetrySchedule
+from keybuzz.jobs import JobGroup, RetrySchedule, exclusively, stopping
 from keybuzz.marketplaces.service import (
     AmazonUnreachable,
     ConnectionFailure,
     connection_failure,
     record_failure_apart,
 )
-from keybuzz.runtime import Runtime, runtime_of
+from keybuzz.runtime import Runtime, engine_url, runtime_of
 from keybuzz.secrets import SecretStoreUnavailable
-from keybuzz.sync import service
+from keybuzz.sync import backfill, engine, repository, service
+from keybuzz.sync.engine import Step
 from keybuzz.tenants.models import TenantId
 
 logger = logging.getLogger(__name__)
@@ -44,6 +53,10 @@ BACKFILL_RETRY = RetrySchedule(
         InterfaceError,
     ),
 )
+SCHEDULE_EVERY = "* * * * * */15"
+BUSY_RETRY = 1.0
+"""Seconds before a step comes back when another step of its connection is running."""
+"""The sync scheduler's cron (seconds last): it looks for connections without a sync queued."""
 
 
 class BackfillCrashed(KeyBuzzError):
@@ -59,34 +72,98 @@ def job_group(*, retry: RetrySchedule = BACKFILL_RETRY) -> JobGroup:
     ) -> None:
         runtime = runtime_of(context)
         job_id, tenant = uuid.UUID(backfill_job_id), TenantId(tenant_id)
+        step = _step(runtime, context, continue_in=_backfill_continuation(runtime, tenant, job_id))
         try:
-            await _backfill(runtime, tenant, job_id)
+            async with _connection_to_itself(runtime, tenant, step) as mine:
+                if mine:
+                    await engine.backfill_step(step, tenant, job_id)
         except Exception as error:
-            assert context.job is not None
-            attempt = context.job.attempts + 1
-            final = retry.next_wait(error, attempt) is None
-            await _failed(runtime, tenant, job_id, error, attempt, final=final)
+            final = retry.next_wait(error, _attempt(context)) is None
+            await _backfill_failed(runtime, tenant, job_id, error, _attempt(context), final=final)
             raise
 
+    async def sync_orders(context: procrastinate.JobContext, tenant_id: str) -> None:
+        runtime = runtime_of(context)
+        tenant = TenantId(tenant_id)
+        settings = runtime.settings
+        step = _step(runtime, context, continue_in=_sync_continuation(runtime, tenant))
+        try:
+            async with _connection_to_itself(runtime, tenant, step) as mine:
+                if mine:
+                    await engine.sync_step(
+                        step,
+                        tenant,
+                        interval=dt.timedelta(seconds=settings.sync_interval_seconds),
+                        catch_up_after=dt.timedelta(seconds=settings.sync_catch_up_after_seconds),
+                    )
+        except Exception as error:
+            final = retry.next_wait(error, _attempt(context)) is None
+            await _sync_failed(runtime, tenant, error, final=final)
+            raise
+
+    async def schedule_syncs(context: procrastinate.JobContext, timestamp: int) -> None:
+        """Every connection to keep current has its sync queued (a lost one is put back)."""
+        runtime = runtime_of(context)
+        async with transaction(runtime.sessionmaker) as session:
+            for tenant, _ in await repository.connections_due_for_sync(session):
+                await service.defer_sync(session, runtime.jobs, tenant)
+
     blueprint.task(name=service.BACKFILL_ORDERS, pass_context=True, retry=retry)(backfill_orders)
+    blueprint.task(name=service.SYNC_ORDERS, pass_context=True, retry=retry)(sync_orders)
+    scheduler = blueprint.task(
+        name=service.SCHEDULE_SYNCS,
+        pass_context=True,
+        queueing_lock=f"{service.NAMESPACE}:{service.SCHEDULE_SYNCS}",
+    )(schedule_syncs)
+    blueprint.periodic(cron=SCHEDULE_EVERY, periodic_id=service.SCHEDULE_SYNCS)(scheduler)
     return JobGroup(service.NAMESPACE, blueprint)
 
 
-async def _backfill(runtime: Runtime, tenant_id: TenantId, job_id: uuid.UUID) -> None:
-    async with transaction(runtime.sessionmaker) as session:
-        store = runtime.secrets.store(session)
-        run = await service.start_backfill(session, runtime.amazon, store, tenant_id, job_id)
-    if run is None:
-        return
-    async with contextlib.aclosing(run.pages) as pages:
-        async for page in pages:
+@contextlib.asynccontextmanager
+async def _connection_to_itself(
+    runtime: Runtime, tenant: TenantId, step: Step
+) -> AsyncIterator[bool]:
+    """Whether this step has the tenant's Amazon connection to itself; if another step has
+    it, this one comes back shortly (``BUSY_RETRY``)."""
+    async with exclusively(engine_url(runtime.engine), service.connection_lock(tenant)) as mine:
+        if not mine:
             async with transaction(runtime.sessionmaker) as session:
-                await service.store_page(session, run.job, page)
-    async with transaction(runtime.sessionmaker) as session:
-        await service.finish_backfill(session, run.job)
+                await step.continue_in(session, BUSY_RETRY)
+        yield mine
 
 
-async def _failed(
+def _attempt(context: procrastinate.JobContext) -> int:
+    assert context.job is not None
+    return context.job.attempts + 1
+
+
+def _step(
+    runtime: Runtime, context: procrastinate.JobContext, *, continue_in: engine.Continuation
+) -> Step:
+    async def sync_from(session: AsyncSession, tenant: TenantId, at: dt.datetime) -> None:
+        await service.defer_sync(session, runtime.jobs, tenant, at=at)
+
+    return Step(runtime, stopping(context), continue_in, sync_from)
+
+
+def _backfill_continuation(
+    runtime: Runtime, tenant: TenantId, job_id: uuid.UUID
+) -> engine.Continuation:
+    async def continue_in(session: AsyncSession, seconds: float) -> None:
+        await service.defer_backfill_step(session, runtime.jobs, tenant, job_id, in_seconds=seconds)
+
+    return continue_in
+
+
+def _sync_continuation(runtime: Runtime, tenant: TenantId) -> engine.Continuation:
+    async def continue_in(session: AsyncSession, seconds: float) -> None:
+        at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=max(0.0, seconds))
+        await service.defer_sync(session, runtime.jobs, tenant, at=at)
+
+    return continue_in
+
+
+async def _backfill_failed(
     runtime: Runtime,
     tenant_id: TenantId,
     job_id: uuid.UUID,
@@ -97,9 +174,7 @@ async def _failed(
 ) -> None:
     """The one place a backfill's failure is handled: the connection learns what it means; a
     final failure ends the job with its reason."""
-    failure = connection_failure(error, tenant_id)
-    if failure is not None:
-        await record_failure_apart(runtime.sessionmaker, failure)
+    failure = await _record_for_connection(runtime, tenant_id, error)
     if not final:
         logger.warning(
             "backfill %s of %s: attempt %d failed (%s); it will run again",
@@ -109,12 +184,33 @@ async def _failed(
             type(error).__name__,
         )
         return
-    reported = _reported_error(error, failure)
-    message = reported.detail or reported.title
-    if attempt > 1:
-        message = f"{message} (gave up after {attempt} attempts)"
     async with transaction(runtime.sessionmaker) as session:
-        await service.fail_backfill(session, tenant_id, job_id, reported.code, message)
+        await backfill.fail(
+            session, tenant_id, job_id, _reported_error(error, failure), attempts=attempt
+        )
+
+
+async def _sync_failed(
+    runtime: Runtime, tenant_id: TenantId, error: Exception, *, final: bool
+) -> None:
+    await _record_for_connection(runtime, tenant_id, error)
+    if not final:
+        return
+    logger.warning("sync of %s failed (%s): next try at its interval", tenant_id, error)
+    interval = dt.timedelta(seconds=runtime.settings.sync_interval_seconds)
+    async with transaction(runtime.sessionmaker) as session:
+        await service.defer_sync(
+            session, runtime.jobs, tenant_id, at=dt.datetime.now(dt.UTC) + interval
+        )
+
+
+async def _record_for_connection(
+    runtime: Runtime, tenant_id: TenantId, error: Exception
+) -> ConnectionFailure | None:
+    failure = connection_failure(error, tenant_id)
+    if failure is not None:
+        await record_failure_apart(runtime.sessionmaker, failure)
+    return failure
 
 
 def _reported_error(error: Exception, failure: ConnectionFailure | None) -> KeyBuzzError:

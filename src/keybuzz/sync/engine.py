@@ -1,0 +1,363 @@
+"""The loops of the sync engine's job steps: each step does what Amazon's quota allows now,
+commits every page (or report chunk) with its checkpoint, and ends — handing back when to come
+again — rather than hold a worker slot asleep on a bucket.
+
+A step ends when the next call is more than ``WAIT_IN_STEP`` seconds away, when the worker is
+stopping (SIGTERM: at the next page boundary, everything stored so far committed), or when the
+job was cancelled. Every unit of work is a transaction of its own; the functions it calls
+(``sync.backfill``, ``sync.incremental``) only flush.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keybuzz.amazon.client import SpApiClient
+from keybuzz.amazon.concurrency import gather_or_cancel
+from keybuzz.amazon.errors import AmazonApiUnavailable
+from keybuzz.amazon.operations import CREATE_REPORT, GET_ORDERS, SEARCH_ORDERS
+from keybuzz.amazon.reports import ORDERS_BY_LAST_UPDATE, ORDERS_BY_ORDER_DATE, OrderReportQuery
+from keybuzz.db import transaction
+from keybuzz.orders.records import OrderRecord, RejectedOrder
+from keybuzz.runtime import Runtime
+from keybuzz.sync import backfill, incremental, quotas
+from keybuzz.sync.backfill import BackfillCancelled, BackfillRun
+from keybuzz.sync.incremental import SyncRun
+from keybuzz.sync.plan import ReportSlice, report_slices
+from keybuzz.tenants.models import TenantId
+
+logger = logging.getLogger(__name__)
+
+WAIT_IN_STEP = 2.0
+"""A call due sooner than this is waited for within the step; a later one ends it."""
+REPORT_CHUNK = 1000
+"""Orders of a report stored (and checkpointed) together."""
+REPORT_POLLS = (2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0)
+"""Seconds between checks of reports Amazon has not finished, growing to the last."""
+LIST_OPERATIONS = {"v2026": SEARCH_ORDERS, "v0": GET_ORDERS}
+
+Stopping = Callable[[], bool]
+Continuation = Callable[[AsyncSession, float], Awaitable[None]]
+"""Defers the job's next step ``seconds`` from now, in the session's transaction."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a job step works with: the process's resources, whether the worker is stopping,
+    and how to defer what comes next (the task layer knows the queue)."""
+
+    runtime: Runtime
+    stopping: Stopping
+    continue_in: Continuation
+    """The job's next step, ``seconds`` from now."""
+    sync_from: Callable[[AsyncSession, TenantId, dt.datetime], Awaitable[None]]
+    """The connection's incremental sync, due at the given time."""
+
+
+async def backfill_step(step: Step, tenant_id: TenantId, job_id: uuid.UUID) -> None:
+    """One step of a backfill; its last unit of work defers the next step, or finishes it."""
+    runtime = step.runtime
+    async with transaction(runtime.sessionmaker) as session:
+        store = runtime.secrets.store(session)
+        run = await backfill.open_step(session, runtime.amazon, store, tenant_id, job_id)
+    if run is None:
+        return
+    try:
+        again_in = await _advance(step, run)
+        async with transaction(runtime.sessionmaker) as session:
+            if again_in is None:
+                await backfill.finish(session, run)
+                await step.sync_from(session, tenant_id, dt.datetime.now(dt.UTC))
+            else:
+                await backfill.save(session, run)
+                await step.continue_in(session, again_in)
+    except BackfillCancelled:
+        logger.info("backfill %s of %s cancelled: stopped at a page boundary", job_id, tenant_id)
+
+
+async def _advance(step: Step, run: BackfillRun) -> float | None:
+    """Work until the quota, a shutdown or the end says stop; seconds until the next step
+    (``None``: the backfill is done)."""
+    if run.job.purge and not run.plan.purged:
+        async with transaction(step.runtime.sessionmaker) as session:
+            await backfill.purge(session, run)
+    if not run.plan.coverage_done:
+        again_in = await _cover(step, run)
+        if again_in is not None:
+            return again_in
+        async with transaction(step.runtime.sessionmaker) as session:
+            await backfill.start_enrichment(session, run)
+    return await _enrich(step, run)
+
+
+# --- Order reports (a backfill's coverage, a sync's catch-up) -----------------------------------
+
+Save = Callable[[AsyncSession], Awaitable[None]]
+StoreChunk = Callable[[AsyncSession, list[OrderRecord], list[RejectedOrder]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ReportJob:
+    """Reports of one kind over consecutive slices, and what to do with what they hold."""
+
+    client: SpApiClient
+    report_type: str
+    marketplace_ids: list[str]
+    slices: list[ReportSlice]
+    save: Save
+    """Saves where the reading stands (the slices), in the session's unit of work."""
+    store_chunk: StoreChunk
+    """Stores a chunk of orders and saves where the reading stands, in one unit of work."""
+
+
+async def read_reports(step: Step, reports: ReportJob, polls: int) -> float | None:
+    """Request the slices' reports, read those Amazon has finished; ``None`` once all are
+    read, else the seconds until it is worth looking again (``polls``: looks so far)."""
+    await _request_reports(step, reports)
+    waiting = False
+    for report in reports.slices:
+        if report.done:
+            continue
+        if report.report_id is None:
+            waiting = True
+            continue
+        state = await reports.client.reports.report_state(report.report_id)
+        if not state.finished:
+            waiting = True
+            continue
+        if state.report_document_id is None:  # Amazon found no order in the slice
+            report.done = True
+            await _in_transaction(step, reports.save)
+            continue
+        if not await _read_report(step, reports, report, state.report_document_id):
+            return 0.0
+    if not waiting:
+        return None
+    pause = REPORT_POLLS[min(polls, len(REPORT_POLLS) - 1)]
+    if any(report.report_id is None for report in reports.slices):
+        return min(pause, reports.client.next_token_in(CREATE_REPORT))
+    return pause
+
+
+async def _request_reports(step: Step, reports: ReportJob) -> None:
+    """As many reports as ``createReport``'s burst allows now, all at once."""
+    unrequested = [report for report in reports.slices if report.report_id is None]
+    affordable = unrequested[: int(quotas.tokens_now(reports.client, CREATE_REPORT))]
+    if not affordable:
+        return
+    ids = await reports.client.reports.request_reports(
+        [
+            OrderReportQuery(reports.marketplace_ids, report.start, report.end, reports.report_type)
+            for report in affordable
+        ]
+    )
+    for report, report_id in zip(affordable, ids, strict=True):
+        report.report_id = report_id
+    await _in_transaction(step, reports.save)
+
+
+async def _read_report(
+    step: Step, reports: ReportJob, report: ReportSlice, document_id: str
+) -> bool:
+    """Store a finished report's orders chunk by chunk, each with the rows read; ``False``
+    when the worker stops before the end (the next step resumes after the last chunk)."""
+    records: list[OrderRecord] = []
+    rejected: list[RejectedOrder] = []
+    rows = report.rows_done
+    stream = reports.client.reports.report_records(document_id, skip_rows=report.rows_done)
+    async with contextlib.aclosing(stream) as items:
+        async for item in items:
+            rows = item.rows_done
+            if isinstance(item.order, OrderRecord):
+                records.append(item.order)
+            else:
+                rejected.append(item.order)
+            if len(records) + len(rejected) < REPORT_CHUNK:
+                continue
+            await _store_chunk(step, reports, report, records, rejected, rows)
+            records, rejected = [], []
+            if step.stopping():
+                return False
+    report.done = True
+    await _store_chunk(step, reports, report, records, rejected, rows)
+    return True
+
+
+async def _store_chunk(
+    step: Step,
+    reports: ReportJob,
+    report: ReportSlice,
+    records: list[OrderRecord],
+    rejected: list[RejectedOrder],
+    rows_done: int,
+) -> None:
+    report.rows_done = rows_done
+    async with transaction(step.runtime.sessionmaker) as session:
+        await reports.store_chunk(session, records, rejected)
+
+
+async def _in_transaction(step: Step, work: Save) -> None:
+    async with transaction(step.runtime.sessionmaker) as session:
+        await work(session)
+
+
+# --- Backfill coverage ---------------------------------------------------------------------------
+
+
+async def _cover(step: Step, run: BackfillRun) -> float | None:
+    plan = run.plan
+    if not plan.slices:
+        plan.slices = report_slices(run.job.window_start, run.job.window_end)
+
+    async def save(session: AsyncSession) -> None:
+        async with run.saving:
+            await backfill.save(session, run)
+
+    async def store_chunk(
+        session: AsyncSession, records: list[OrderRecord], rejected: list[RejectedOrder]
+    ) -> None:
+        async with run.saving:
+            await backfill.store_records(session, run, records, rejected, enriching=False)
+
+    reports = ReportJob(
+        run.client,
+        ORDERS_BY_ORDER_DATE,
+        run.connection.marketplace_ids,
+        plan.slices,
+        save,
+        store_chunk,
+    )
+    again_in = await read_reports(step, reports, plan.report_polls)
+    if again_in is not None and again_in > 0:
+        plan.report_polls += 1
+    return again_in
+
+
+# --- Enrichment: the order APIs, newest first ----------------------------------------------------
+
+
+async def _enrich(step: Step, run: BackfillRun) -> float | None:
+    """Every list operation pages windows at its own pace; ``None`` when no window is left,
+    else the seconds until the soonest operation can go on."""
+    apis = backfill.active_apis(run)
+    waits = await gather_or_cancel([_enrich_with(step, run, api) for api in apis])
+    pending = [wait for wait in waits if wait is not None]
+    if pending:
+        return min(pending)
+    if run.plan.windows_left:  # an operation was dropped with a window half done
+        return 0.0
+    return None
+
+
+async def _enrich_with(step: Step, run: BackfillRun, api: str) -> float | None:
+    operation = LIST_OPERATIONS[api]
+    while True:
+        if step.stopping():
+            return 0.0
+        async with run.saving, transaction(step.runtime.sessionmaker) as session:
+            cursor = run.plan.in_flight.get(api) or await backfill.take_window(session, run, api)
+        if cursor is None:
+            return None
+        wait = run.client.next_token_in(operation)
+        if wait > WAIT_IN_STEP:
+            return wait
+        try:
+            page = await run.client.enrichment_page(
+                api,  # type: ignore[arg-type]
+                cursor.window.amazon_window(),
+                marketplace_ids=run.connection.marketplace_ids,
+                position=cursor.position,
+            )
+        except AmazonApiUnavailable as refused:
+            logger.warning("%s: the enrichment goes on without %s", refused, api)
+            async with run.saving:
+                run.plan.dropped.append(api)
+            return None
+        async with run.saving, transaction(step.runtime.sessionmaker) as session:
+            if page.position is None:
+                run.plan.in_flight.pop(api, None)
+            else:
+                cursor.position = page.position.model_dump(mode="json")
+            await backfill.store_records(session, run, page.records, page.rejected, enriching=True)
+
+
+# --- Incremental sync -----------------------------------------------------------------------------
+
+
+async def sync_step(
+    step: Step, tenant_id: TenantId, interval: dt.timedelta, catch_up_after: dt.timedelta
+) -> None:
+    """One step of a connection's incremental sync; its last unit of work defers the next."""
+    runtime = step.runtime
+    async with transaction(runtime.sessionmaker) as session:
+        store = runtime.secrets.store(session)
+        run = await incremental.open_sync(
+            session, runtime.amazon, store, tenant_id, catch_up_after=catch_up_after
+        )
+    if run is None:
+        return
+    again_in = await _catch_up(step, run)
+    if again_in is None:
+        again_in = await _page_changes(step, run)
+    async with transaction(runtime.sessionmaker) as session:
+        if again_in is None:
+            next_at = await incremental.finish(session, run, interval)
+            await step.continue_in(session, (next_at - dt.datetime.now(dt.UTC)).total_seconds())
+        else:
+            await incremental.save(session, run)
+            await step.continue_in(session, again_in)
+
+
+async def _catch_up(step: Step, run: SyncRun) -> float | None:
+    if not run.position.catch_up:
+        return None
+
+    async def save(session: AsyncSession) -> None:
+        await incremental.save(session, run)
+
+    async def store_chunk(
+        session: AsyncSession, records: list[OrderRecord], rejected: list[RejectedOrder]
+    ) -> None:
+        await incremental.store_changes(session, run, records, rejected)
+
+    reports = ReportJob(
+        run.client,
+        ORDERS_BY_LAST_UPDATE,
+        run.connection.marketplace_ids,
+        run.position.catch_up,
+        save,
+        store_chunk,
+    )
+    again_in = await read_reports(step, reports, polls=0)
+    if again_in is not None:
+        return again_in
+    async with transaction(step.runtime.sessionmaker) as session:
+        await incremental.end_catch_up(session, run)
+    return None
+
+
+async def _page_changes(step: Step, run: SyncRun) -> float | None:
+    """Every ``searchOrders`` page of changes since the watermark; ``None`` once caught up."""
+    while True:
+        if step.stopping():
+            return 0.0
+        wait = run.client.next_token_in(SEARCH_ORDERS)
+        if wait > WAIT_IN_STEP:
+            return wait
+        page = await run.client.enrichment_page(
+            "v2026",
+            run.window(),
+            marketplace_ids=run.connection.marketplace_ids,
+            position=run.position.page,
+        )
+        async with transaction(step.runtime.sessionmaker) as session:
+            await incremental.store_page(session, run, page)
+        if page.position is None:
+            return None
