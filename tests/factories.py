@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
+from keybuzz.orders.records import DeliveryStatus, Detail, ItemRecord, OrderRecord, OrderStatus
 from keybuzz.tenants import service as tenants
 from keybuzz.tenants.models import TenantId
 
@@ -98,7 +98,7 @@ def report_record(**overrides: Any) -> OrderRecord:
         "total_amount": None,
         "latest_ship_date": None,
         "shipping_address": {"city": "Lyon", "postalCode": "69001", "countryCode": "FR"},
-        "enriched": False,
+        "detail": Detail.REPORT,
     }
     defaults = {name: value for name, value in defaults.items() if name not in overrides}
     return dataclasses.replace(record, items=tuple(items), **defaults)
@@ -125,7 +125,7 @@ def api_record(report: OrderRecord, **overrides: Any) -> OrderRecord:
             "countryCode": "FR",
         },
         "items": items,
-        "enriched": True,
+        "detail": Detail.FULL,
     }
     values.update(overrides)
     return dataclasses.replace(report, **values)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.amazon.flatfile import OrderReportRow
 from keybuzz.amazon.normalize import from_report_rows
-from keybuzz.orders.records import DeliveryStatus, ItemRecord, OrderRecord, OrderStatus
+from keybuzz.orders.records import DeliveryStatus, Detail, ItemRecord, OrderRecord, OrderStatus
 from keybuzz.orders.service import upsert_orders
 from tests.factories import NOW, TenantCredentials, order_record
 
@@ -447,7 +447,7 @@ async def test_an_order_from_the_report_has_no_total_until_the_api_brings_one(
     assert order["items"][0]["unitPrice"] == "20.00"
 
     api = dataclasses.replace(
-        report, total_amount=Decimal("49.99"), customer_name="Élodie Martin", enriched=True
+        report, total_amount=Decimal("49.99"), customer_name="Élodie Martin", detail=Detail.FULL
     )
     await _store(session, tenant, api)
 

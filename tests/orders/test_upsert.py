@@ -8,7 +8,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.orders.models import Order, OrderItem
-from keybuzz.orders.records import ItemRecord, OrderStatus, SavStatus
+from keybuzz.orders.records import Detail, ItemRecord, OrderStatus, SavStatus
 from keybuzz.orders.repository import set_sav_status
 from keybuzz.orders.service import upsert_orders
 from tests.factories import TenantCredentials, api_record, order_record, report_record
@@ -363,7 +363,7 @@ async def test_an_order_is_enriched_once_by_the_first_api_record(
 async def test_orders_enriched_counts_new_orders_from_the_api_but_not_reports(
     session: AsyncSession, tenant: TenantCredentials
 ) -> None:
-    batch = [order_record(enriched=True) for _ in range(3)] + [report_record()]
+    batch = [order_record(detail=Detail.FULL) for _ in range(3)] + [report_record()]
 
     result = await upsert_orders(session, tenant.id, batch)
 

@@ -4,8 +4,9 @@ Rules: ``None`` means "this source did not say" (the upsert then keeps what is s
 field is only filled from what Amazon sent, never guessed; money is ``Decimal``; v0 ``ItemPrice``
 and the report's ``item-price`` are line totals (unit price = line / quantity, rounded to the
 amount's own decimals), v2026 ``unitPrice`` is already per unit. Statuses go through
-``STATUS_TABLE``, the one mapping, documented in docs/amazon.md. An API order (v2026, v0) is
-``enriched``: its details (buyer, recipient, totals, deadlines) came with it; a report's is not.
+``STATUS_TABLE``, the one mapping, documented in docs/amazon.md. A record says how much of the
+order its source tells (``Detail``): a report's the least, v0's the order's details (buyer,
+recipient, totals, deadlines), v2026's its packages too.
 
 An order that cannot be normalised raises one of ``NORMALIZE_ERRORS``; the listing and the
 report reader turn it into a ``RejectedOrder`` (``from_report_lines`` does so itself).
@@ -22,6 +23,7 @@ from keybuzz.amazon.flatfile import OrderReportRow, ReportLine
 from keybuzz.amazon.regions import marketplace_by_sales_channel
 from keybuzz.orders.records import (
     DeliveryStatus,
+    Detail,
     ItemRecord,
     OrderRecord,
     OrderStatus,
@@ -160,7 +162,7 @@ def from_v2026(order: models_v2026.Order) -> OrderRecord:
         if fulfillment.deliver_by_window
         else None,
         shipped_at=min(p.ship_time for p in shipped if p.ship_time) if shipped else None,
-        enriched=True,
+        detail=Detail.FULL,
         items=tuple(
             ItemRecord(
                 external_item_id=item.order_item_id,
@@ -229,7 +231,7 @@ def from_v0(
         fulfillment_channel=_channel(order.fulfillment_channel),
         latest_ship_date=order.latest_ship_date,
         latest_delivery_date=order.latest_delivery_date,
-        enriched=True,
+        detail=Detail.ORDER,
         items=None
         if items is None
         else tuple(

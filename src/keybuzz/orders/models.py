@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -112,6 +113,11 @@ class Order(TimestampMixin, Base):
     )
     enriched_at: Mapped[dt.datetime | None] = mapped_column(
         comment="When an API record first brought the order's details (null: report data only)."
+    )
+    detail: Mapped[int] = mapped_column(
+        SmallInteger,
+        server_default=text("0"),
+        comment="How much the stored version's source told: 0 report, 1 v0, 2 v2026 (Detail).",
     )
 
     items: Mapped[list[OrderItem]] = relationship(

@@ -48,6 +48,19 @@ class SlaStatus(enum.StrEnum):
     BREACHED = "BREACHED"
 
 
+class Detail(enum.IntEnum):
+    """How much of an order a source tells. Of two views of the same version of an order, the
+    more detailed one stands: the other adds nothing (a report does not undo what an order
+    API said, v0 does not undo a delivery that v2026's packages showed)."""
+
+    REPORT = 0
+    """An order report: statuses, items, the place; no buyer, deadline or total."""
+    ORDER = 1
+    """An order API without packages (v0): buyer, recipient, totals, deadlines too."""
+    FULL = 2
+    """An order API with its packages (v2026): whether and when it was delivered too."""
+
+
 TO_SHIP_STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED)
 """Orders with something left to ship: the only ones that can breach the ship-by SLA."""
 AT_RISK_WINDOW = dt.timedelta(hours=24)
@@ -89,9 +102,14 @@ class OrderRecord:
     delivered_at: dt.datetime | None = None
     items: tuple[ItemRecord, ...] | None = field(default=None)
     """The full item list, or ``None`` when this source carries no items (keep what is stored)."""
-    enriched: bool = False
-    """This source is an API order (v2026 or v0), not a report line: it brings the order's
-    details (buyer, recipient, totals, deadlines) as far as Amazon gives them."""
+    detail: Detail = Detail.REPORT
+    """How much of the order this source tells (a report, or an order API)."""
+
+    @property
+    def enriched(self) -> bool:
+        """This source is an order API, not a report line: it brings the order's details
+        (buyer, recipient, totals, deadlines) as far as Amazon gives them."""
+        return self.detail > Detail.REPORT
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

@@ -7,9 +7,14 @@ A batch is staged with COPY into temporary tables and merged with set-based stat
   to what is stored changes nothing, so replaying a batch writes no row;
 - a field the incoming source does not carry (``None``) keeps its stored value: a report without
   buyer names never erases the names an earlier API call brought;
+- of two views of the same version of an order (equal ``external_updated_at``), the more detailed
+  one stands (``OrderRecord.detail``: a report, v0, v2026 with packages): a less detailed one
+  writes nothing, so a report never undoes what an order API said, nor v0 a delivery that
+  v2026's packages showed, and a second backfill of unchanged orders writes no row;
 - what an API record brought (``OrderRecord.enriched``) is never replaced by a report's thinner
-  version: once an order is enriched, a report neither rewrites its address nor its item list
-  (whose lines carry Amazon's order-item ids); the first enriched record sets ``enriched_at``;
+  version: once an order is enriched, even a newer report rewrites neither its address nor its
+  item list (whose lines carry Amazon's order-item ids); the first enriched record sets
+  ``enriched_at``;
 - helpdesk-owned fields (``sav_status``) are never written by marketplace data;
 - an order's items follow its newest version: lines it no longer has are removed, except that a
   stored line the new list does not name is first matched, one to one, to a new line of the same
@@ -90,6 +95,7 @@ _STAGE_ORDER_COLUMNS = (
     *_OPTIONAL_ORDER_COLUMNS,
     *_API_KEPT_ORDER_COLUMNS,
     "enriched",
+    "detail",
 )
 _OPTIONAL_ITEM_COLUMNS = ("sku", "asin", "title", "unit_price")
 _STAGE_ITEM_COLUMNS = (
@@ -117,7 +123,7 @@ CREATE TEMP TABLE kb_stage_orders (
     total_amount numeric, delivery_status delivery_status, carrier text, tracking_code text,
     fulfillment_channel text, latest_ship_date timestamptz, latest_delivery_date timestamptz,
     shipped_at timestamptz, delivered_at timestamptz, shipping_address jsonb, items_digest text,
-    enriched boolean,
+    enriched boolean, detail smallint,
     order_id uuid, replaced boolean, items_apply boolean, became_enriched boolean,
     {", ".join(f"old_{column} text, new_{column} text" for _, column in _EVENT_COLUMNS)}
 ) ON COMMIT DROP;
@@ -134,7 +140,8 @@ _ANALYZE_STAGE = "ANALYZE kb_stage_orders; ANALYZE kb_stage_items;"
 _ANALYZE_ANSWERS = "ANALYZE kb_stage_orders"
 _DROP_STAGE = "DROP TABLE kb_stage_orders; DROP TABLE kb_stage_items;"
 
-# Stored order enriched, incoming record not: keep what the API brought.
+# Stored order enriched, incoming record not: keep what the API brought (and, for the same
+# version of the order, all of it: a report is a thinner view of what the API said).
 _REPORT_OVER_API = "(EXCLUDED.enriched_at IS NULL AND o.enriched_at IS NOT NULL)"
 
 
@@ -164,6 +171,7 @@ def _write_orders_sql(*, stored: bool) -> str:
         for name in _API_KEPT_ORDER_COLUMNS
     ]
     changed.append("(EXCLUDED.enriched_at IS NOT NULL AND o.enriched_at IS NULL)")
+    changed.append("EXCLUDED.detail > o.detail")
     only_left = "WHERE s.order_id IS NULL" if stored else ""
     on_conflict = "DO NOTHING"
     if stored:
@@ -171,9 +179,12 @@ def _write_orders_sql(*, stored: bool) -> str:
         external_updated_at = EXCLUDED.external_updated_at,
         {", ".join(assignments)},
         enriched_at = coalesce(o.enriched_at, EXCLUDED.enriched_at),
+        detail = CASE WHEN EXCLUDED.external_updated_at > o.external_updated_at
+                      THEN EXCLUDED.detail ELSE greatest(o.detail, EXCLUDED.detail) END,
         updated_at = now()
     WHERE EXCLUDED.external_updated_at > o.external_updated_at
-       OR (EXCLUDED.external_updated_at = o.external_updated_at AND ({" OR ".join(changed)}))"""
+       OR (EXCLUDED.external_updated_at = o.external_updated_at AND EXCLUDED.detail >= o.detail
+           AND ({" OR ".join(changed)}))"""
     # A subquery in RETURNING reads the statement's snapshot: the row as it was before this
     # statement, through its primary key, and only for rows that existed (xmax set by the update).
     before = [f"p.{column}::text" for _, column in _EVENT_COLUMNS]
@@ -186,10 +197,10 @@ def _write_orders_sql(*, stored: bool) -> str:
     return f"""
 WITH written AS (
     INSERT INTO orders AS o (
-        tenant_id, marketplace, external_order_id, {", ".join(columns)}, enriched_at)
+        tenant_id, marketplace, external_order_id, {", ".join(columns)}, enriched_at, detail)
     SELECT %(tenant)s, s.marketplace, s.external_order_id,
            {", ".join(f"s.{name}" for name in columns)},
-           CASE WHEN s.enriched THEN now() END
+           CASE WHEN s.enriched THEN now() END, s.detail
     FROM kb_stage_orders s
     {only_left}
     ON CONFLICT (tenant_id, marketplace, external_order_id) {on_conflict}
@@ -384,6 +395,7 @@ def _order_row(record: OrderRecord, items: list[ItemRecord]) -> tuple[Any, ...]:
         Jsonb(record.shipping_address) if record.shipping_address is not None else None,
         items_digest(items) if record.items is not None else None,
         record.enriched,
+        int(record.detail),
     )
 
 

@@ -125,9 +125,10 @@ async def store_rejected(
 
 
 async def start_enrichment(session: AsyncSession, run: BackfillRun) -> None:
-    """The coverage is complete: plan the enrichment, newest orders first."""
+    """The coverage is complete: plan the enrichment of the orders only a report told of (all
+    of them, the first time), newest first."""
     job = run.job
-    run.plan.enrichment_total = await repository.count_orders_between(
+    run.plan.enrichment_total = await repository.count_to_enrich(
         session, run.tenant_id, job.marketplace, job.window_start, job.window_end
     )
     run.plan.next_before = job.window_end if run.plan.enrichment_total else None
@@ -198,7 +199,7 @@ async def _outlook(session: AsyncSession, run: BackfillRun) -> dict[str, Any]:
     top = max(tops, default=plan.next_before)
     left = 0
     if top is not None:
-        left = await repository.count_orders_between(
+        left = await repository.count_to_enrich(
             session, run.tenant_id, job.marketplace, job.window_start, top
         )
     seconds = planning.seconds_to_deliver(

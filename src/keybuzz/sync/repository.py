@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keybuzz.db import cross_tenant
 from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection
 from keybuzz.orders.models import Order
+from keybuzz.orders.records import Detail
 from keybuzz.sync.models import BackfillJob, BackfillStatus
 from keybuzz.tenants.models import TenantId
 
@@ -101,24 +102,28 @@ async def order_dates_below(
     before: dt.datetime,
     limit: int,
 ) -> Sequence[dt.datetime]:
-    """The creation dates of the newest ``limit`` orders of ``[floor, before)``, newest first."""
+    """The creation dates of the newest ``limit`` orders of ``[floor, before)`` that only a
+    report told of (their details still to bring), newest first."""
     result = await session.scalars(
         select(Order.order_date)
-        .where(*_window(tenant_id, marketplace, floor, before))
+        .where(*_window(tenant_id, marketplace, floor, before), Order.detail == Detail.REPORT)
         .order_by(Order.order_date.desc())
         .limit(limit)
     )
     return list(result)
 
 
-async def count_orders_between(
+async def count_to_enrich(
     session: AsyncSession,
     tenant_id: TenantId,
     marketplace: str,
     start: dt.datetime,
     end: dt.datetime,
 ) -> int:
-    statement = select(func.count()).where(*_window(tenant_id, marketplace, start, end))
+    """Orders of ``[start, end)`` that only a report told of."""
+    statement = select(func.count()).where(
+        *_window(tenant_id, marketplace, start, end), Order.detail == Detail.REPORT
+    )
     return int(await session.scalar(statement) or 0)
 
 

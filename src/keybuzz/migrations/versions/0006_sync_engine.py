@@ -1,4 +1,5 @@
-"""The sync engine: backfill phases and counters, incremental sync watermarks, saved quotas.
+"""The sync engine: backfill phases and counters, incremental sync watermarks, saved quotas,
+how much each order's source told.
 
 Revision ID: 0006_sync_engine
 Revises: 0005_events_quarantine
@@ -23,6 +24,18 @@ COUNTERS = ("items_stored", "orders_enriched", "quarantined")
 
 
 def upgrade() -> None:
+    op.add_column(
+        "orders",
+        sa.Column(
+            "detail",
+            sa.SmallInteger(),
+            server_default=sa.text("0"),
+            nullable=False,
+            comment="How much the stored version's source told: 0 report, 1 v0, 2 v2026 (Detail).",
+        ),
+    )
+    # Orders an API already enriched: told by v0 at least, which is what they may lack.
+    op.execute("UPDATE orders SET detail = 1 WHERE enriched_at IS NOT NULL")
     BACKFILL_PHASE.create(op.get_bind())
     op.add_column(
         "backfill_jobs",
@@ -98,3 +111,4 @@ def downgrade() -> None:
         "backfill_jobs", "orders_stored", new_column_name="orders_fetched", server_default=None
     )
     BACKFILL_PHASE.drop(op.get_bind())
+    op.drop_column("orders", "detail")
