@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_orders.py
 	$(BIN)/python bench/bench_simulator.py
 	$(BIN)/python bench/bench_amazon.py
+	$(BIN)/python bench/bench_sync.py --orders 10000,100000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -36,7 +36,8 @@ def create_app(
             yield
             return
         url = database_url or resolve_database_url(settings)
-        async with open_runtime(settings, database_url=url, jobs=job_groups()) as opened:
+        groups = job_groups(heartbeat_seconds=settings.worker_heartbeat_seconds)
+        async with open_runtime(settings, database_url=url, jobs=groups) as opened:
             app.state.runtime = opened
             if settings.run_worker:
                 async with worker_in_background(opened):

@@ -149,7 +149,8 @@ def worker_command() -> None:
     migrate(url)
 
     async def main() -> None:
-        async with open_runtime(settings, database_url=url, jobs=job_groups()) as runtime:
+        groups = job_groups(heartbeat_seconds=settings.worker_heartbeat_seconds)
+        async with open_runtime(settings, database_url=url, jobs=groups) as runtime:
             await run_worker(runtime)
 
     asyncio.run(main())

@@ -18,6 +18,8 @@ from typing import Any
 
 import procrastinate
 import psycopg
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Status
 from procrastinate.retry import RetryDecision
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -107,6 +109,18 @@ async def defer_in_transaction(
     return job_id
 
 
+async def bring_forward(session: AsyncSession, queueing_lock: str, at: dt.datetime) -> bool:
+    """The queued job of ``queueing_lock`` due at ``at`` at the latest (it may be due later);
+    whether there was one still to start."""
+    connection = await raw_connection(session)
+    cursor = await connection.execute(
+        "UPDATE procrastinate_jobs SET scheduled_at = least(scheduled_at, %s)"
+        " WHERE queueing_lock = %s AND status = 'todo'",
+        (at, queueing_lock),
+    )
+    return cursor.rowcount > 0
+
+
 # --- One job at a time per resource, whichever worker runs it ---------------------------------
 
 LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
@@ -167,9 +181,28 @@ def stalled_worker_timeout(heartbeat_seconds: float) -> float:
 
 
 async def retry_stalled(app: procrastinate.App, stalled_after: float) -> int:
-    """Queue again every job a dead worker held; how many."""
+    """Queue again every job a dead worker held; how many.
+
+    A job whose queueing lock already has a job waiting is not: the worker died after the job's
+    last transaction had queued its successor (a step's next step), before the queue heard the
+    job was over. Queueing it again would put two jobs on the lock, which the queue refuses; the
+    waiting job carries the work on, so the dead one is closed as failed."""
     stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after))
+    retried = 0
     for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+        except UniqueViolation as taken:
+            if taken.queueing_lock is None:
+                raise
+            logger.warning(
+                "job %s[%s] of a dead worker is closed: %s has a job queued already",
+                job.task_name,
+                job.id,
+                taken.queueing_lock,
+            )
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            continue
         logger.warning("job %s[%s] of a dead worker runs again", job.task_name, job.id)
-        await app.job_manager.retry_job(job)
-    return len(stalled)
+        retried += 1
+    return retried

@@ -244,3 +244,25 @@ async def _queue_state(runtime: Runtime, backfill_id: str) -> tuple[int, int]:
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+async def test_an_order_in_the_second_two_reports_share_is_stored_and_counted_once(
+    deployed: Deployed, amazon: SimulatorServer
+) -> None:
+    client, tenant = deployed.client, await deployed.tenant()
+    queued = (await client.post(BACKFILL, json={"days": 90}, headers=tenant.headers)).json()
+    # The window is read in 30-day reports, each asked for by the second, both ends included:
+    # an order of the very second where one report ends and the next begins is in both.
+    start = dt.datetime.fromisoformat(queued["windowStart"])
+    cuts = [int((start + dt.timedelta(days=30 * n)).timestamp()) for n in (1, 2)]
+    with amazon.simulator.lock:
+        seller = amazon.simulator.sellers[SELLER]
+        for cut in cuts:
+            seller.book.add(seller.generator.generate(1, cut, cut + 1))
+    truth = _orders_amazon_lists(amazon, queued)
+
+    await deployed.run_jobs(until=lambda: deployed.backfill_over(tenant, queued["id"]))
+
+    job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
+    assert job["status"] == "SUCCEEDED"
+    assert job["ordersStored"] == job["ordersEnriched"] == len(truth)

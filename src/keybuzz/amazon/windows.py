@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 
 WallClock = Callable[[], datetime]
-LATEST_BEFORE = timedelta(minutes=2, seconds=10)
+AMAZON_DELAY = timedelta(minutes=2)
+"""Amazon's rule: a search's upper bound is at least this far before the request."""
+LATEST_BEFORE = AMAZON_DELAY + timedelta(seconds=10)
 
 
 def utcnow() -> datetime:
@@ -69,11 +71,16 @@ class Window(BaseModel):
         return self
 
     def is_empty(self, now: datetime) -> bool:
-        """No order can match yet: Amazon would refuse the request (after > before)."""
+        """No order can match yet: Amazon would refuse the request (after > before).
+
+        Without an upper bound Amazon applies its own now - 2 minutes, so the skew margin of
+        ``LATEST_BEFORE`` has no place here: with it, a sync's watermark (the bound Amazon echoed,
+        its now - 2 minutes) looked empty for 10 s, and a sync every few seconds skipped Amazon
+        every other time. A lower bound Amazon echoed is never later than its now - 2 minutes."""
         after = self.after
         if after is None:
             return False
-        before = self.before or now - LATEST_BEFORE
+        before = self.before or now - AMAZON_DELAY
         return after > before
 
     def params(self, names: tuple[str, str, str, str]) -> list[tuple[str, str]]:

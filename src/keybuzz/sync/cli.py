@@ -109,7 +109,8 @@ def _run(tenant: str, main: Callable[[Runtime, TenantId], Awaitable[T]]) -> T:
     migrate(url)
 
     async def run() -> T:
-        async with open_runtime(settings, database_url=url, jobs=job_groups()) as runtime:
+        groups = job_groups(heartbeat_seconds=settings.worker_heartbeat_seconds)
+        async with open_runtime(settings, database_url=url, jobs=groups) as runtime:
             return await main(runtime, tenant_id)
 
     return asyncio.run(run())

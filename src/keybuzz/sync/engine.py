@@ -10,6 +10,7 @@ job was cancelled. Every unit of work is a transaction of its own; the functions
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -37,10 +38,16 @@ logger = logging.getLogger(__name__)
 
 WAIT_IN_STEP = 2.0
 """A call due sooner than this is waited for within the step; a later one ends it."""
+NAP = 0.5
+"""How long an operation whose next call is far off naps before looking again, while another
+operation keeps the step going."""
 REPORT_CHUNK = 1000
 """Orders of a report stored (and checkpointed) together."""
-REPORT_POLLS = (2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0)
-"""Seconds between checks of reports Amazon has not finished, growing to the last."""
+REPORT_POLL_SHARE = 0.05
+"""A report Amazon has not finished is checked again after this share of the time it has been
+generating: it is read at most 5 % later than it could be (Amazon does not say how long a report
+takes: seconds for a small one, minutes for a big one)."""
+REPORT_POLL_MIN, REPORT_POLL_MAX = 0.5, 15.0
 LIST_OPERATIONS = {"v2026": SEARCH_ORDERS, "v0": GET_ORDERS}
 
 Stopping = Callable[[], bool]
@@ -115,22 +122,34 @@ class ReportJob:
     """Saves where the reading stands (the slices), in the session's unit of work."""
     store_chunk: StoreChunk
     """Stores a chunk of orders and saves where the reading stands, in one unit of work."""
+    dated_by: Callable[[OrderRecord], dt.datetime] | None = None
+    """The order's date the reports' ranges select on, to take an order of the second two
+    slices share once; ``None``: every order a report holds is taken."""
 
 
-async def read_reports(step: Step, reports: ReportJob, polls: int) -> float | None:
+async def read_reports(step: Step, reports: ReportJob) -> float | None:
     """Request the slices' reports, read those Amazon has finished; ``None`` once all are
-    read, else the seconds until it is worth looking again (``polls``: looks so far)."""
+    read, else the seconds until it is worth looking again. A look due within
+    ``WAIT_IN_STEP`` is waited for in the step."""
+    while True:
+        again_in = await _read_finished_reports(step, reports)
+        if again_in is None or again_in > WAIT_IN_STEP or step.stopping():
+            return again_in
+        await asyncio.sleep(again_in)
+
+
+async def _read_finished_reports(step: Step, reports: ReportJob) -> float | None:
     await _request_reports(step, reports)
-    waiting = False
+    waiting: list[ReportSlice] = []
     for report in reports.slices:
         if report.done:
             continue
         if report.report_id is None:
-            waiting = True
+            waiting.append(report)
             continue
         state = await reports.client.reports.report_state(report.report_id)
         if not state.finished:
-            waiting = True
+            waiting.append(report)
             continue
         if state.report_document_id is None:  # Amazon found no order in the slice
             report.done = True
@@ -140,10 +159,18 @@ async def read_reports(step: Step, reports: ReportJob, polls: int) -> float | No
             return 0.0
     if not waiting:
         return None
-    pause = REPORT_POLLS[min(polls, len(REPORT_POLLS) - 1)]
-    if any(report.report_id is None for report in reports.slices):
+    pause = _report_poll(waiting, dt.datetime.now(dt.UTC))
+    if any(report.report_id is None for report in waiting):
         return min(pause, reports.client.next_token_in(CREATE_REPORT))
     return pause
+
+
+def _report_poll(waiting: list[ReportSlice], now: dt.datetime) -> float:
+    """Seconds until the next look at reports Amazon is generating: a share of how long the
+    oldest of them has been."""
+    requested = [report.requested_at for report in waiting if report.requested_at is not None]
+    generating = (now - min(requested)).total_seconds() if requested else 0.0
+    return min(REPORT_POLL_MAX, max(REPORT_POLL_MIN, REPORT_POLL_SHARE * generating))
 
 
 async def _request_reports(step: Step, reports: ReportJob) -> None:
@@ -158,8 +185,9 @@ async def _request_reports(step: Step, reports: ReportJob) -> None:
             for report in affordable
         ]
     )
+    requested_at = dt.datetime.now(dt.UTC)
     for report, report_id in zip(affordable, ids, strict=True):
-        report.report_id = report_id
+        report.report_id, report.requested_at = report_id, requested_at
     await _in_transaction(step, reports.save)
 
 
@@ -170,12 +198,15 @@ async def _read_report(
     when the worker stops before the end (the next step resumes after the last chunk)."""
     records: list[OrderRecord] = []
     rejected: list[RejectedOrder] = []
+    next_slice_holds = _next_slice_holds(reports, report)
     rows = report.rows_done
     stream = reports.client.reports.report_records(document_id, skip_rows=report.rows_done)
     async with contextlib.aclosing(stream) as items:
         async for item in items:
             rows = item.rows_done
             if isinstance(item.order, OrderRecord):
+                if next_slice_holds(item.order):
+                    continue  # it is taken from the next slice's report
                 records.append(item.order)
             else:
                 rejected.append(item.order)
@@ -188,6 +219,17 @@ async def _read_report(
     report.done = True
     await _store_chunk(step, reports, report, records, rejected, rows)
     return True
+
+
+def _next_slice_holds(reports: ReportJob, report: ReportSlice) -> Callable[[OrderRecord], bool]:
+    """Whether the next slice's report holds an order of this one's too: Amazon's report ranges
+    go by the whole second and take both their ends, so an order of the second where one slice
+    ends and the next begins is in both reports (never only in this one)."""
+    dated_by = reports.dated_by
+    if dated_by is None or report is reports.slices[-1]:
+        return lambda order: False
+    next_start = report.end.replace(microsecond=0)
+    return lambda order: dated_by(order) >= next_start
 
 
 async def _store_chunk(
@@ -233,11 +275,13 @@ async def _cover(step: Step, run: BackfillRun) -> float | None:
         plan.slices,
         save,
         store_chunk,
+        dated_by=_order_date,
     )
-    again_in = await read_reports(step, reports, plan.report_polls)
-    if again_in is not None and again_in > 0:
-        plan.report_polls += 1
-    return again_in
+    return await read_reports(step, reports)
+
+
+def _order_date(order: OrderRecord) -> dt.datetime:
+    return order.order_date
 
 
 # --- Enrichment: the order APIs, newest first ----------------------------------------------------
@@ -247,7 +291,8 @@ async def _enrich(step: Step, run: BackfillRun) -> float | None:
     """Every list operation pages windows at its own pace; ``None`` when no window is left,
     else the seconds until the soonest operation can go on."""
     apis = backfill.active_apis(run)
-    waits = await gather_or_cancel([_enrich_with(step, run, api) for api in apis])
+    working = set(apis)
+    waits = await gather_or_cancel([_enrich_with(step, run, api, working) for api in apis])
     pending = [wait for wait in waits if wait is not None]
     if pending:
         return min(pending)
@@ -256,36 +301,51 @@ async def _enrich(step: Step, run: BackfillRun) -> float | None:
     return None
 
 
-async def _enrich_with(step: Step, run: BackfillRun, api: str) -> float | None:
+async def _enrich_with(step: Step, run: BackfillRun, api: str, working: set[str]) -> float | None:
+    """Pages of one list operation until none is left (``None``) or its next call is far off
+    (the seconds until then). While another operation still works in this step, a far call
+    is waited for here, a nap at a time, rather than left until the next step."""
     operation = LIST_OPERATIONS[api]
-    while True:
-        if step.stopping():
-            return 0.0
-        async with run.saving, transaction(step.runtime.sessionmaker) as session:
-            cursor = run.plan.in_flight.get(api) or await backfill.take_window(session, run, api)
-        if cursor is None:
-            return None
-        wait = run.client.next_token_in(operation)
-        if wait > WAIT_IN_STEP:
-            return wait
-        try:
-            page = await run.client.enrichment_page(
-                api,  # type: ignore[arg-type]
-                cursor.window.amazon_window(),
-                marketplace_ids=run.connection.marketplace_ids,
-                position=cursor.position,
-            )
-        except AmazonApiUnavailable as refused:
-            logger.warning("%s: the enrichment goes on without %s", refused, api)
-            async with run.saving:
-                run.plan.dropped.append(api)
-            return None
-        async with run.saving, transaction(step.runtime.sessionmaker) as session:
-            if page.position is None:
-                run.plan.in_flight.pop(api, None)
-            else:
-                cursor.position = page.position.model_dump(mode="json")
-            await backfill.store_records(session, run, page.records, page.rejected, enriching=True)
+    try:
+        while True:
+            if step.stopping():
+                return 0.0
+            async with run.saving, transaction(step.runtime.sessionmaker) as session:
+                cursor = run.plan.in_flight.get(api) or await backfill.take_window(
+                    session, run, api
+                )
+            if cursor is None:
+                return None
+            wait = run.client.next_token_in(operation)
+            if wait > WAIT_IN_STEP:
+                if not working - {api}:
+                    return wait
+                working.discard(api)
+                await asyncio.sleep(min(wait, NAP))
+                working.add(api)
+                continue
+            try:
+                page = await run.client.enrichment_page(
+                    api,  # type: ignore[arg-type]
+                    cursor.window.amazon_window(),
+                    marketplace_ids=run.connection.marketplace_ids,
+                    position=cursor.position,
+                )
+            except AmazonApiUnavailable as refused:
+                logger.warning("%s: the enrichment goes on without %s", refused, api)
+                async with run.saving:
+                    run.plan.dropped.append(api)
+                return None
+            async with run.saving, transaction(step.runtime.sessionmaker) as session:
+                if page.position is None:
+                    run.plan.in_flight.pop(api, None)
+                else:
+                    cursor.position = page.position.model_dump(mode="json")
+                await backfill.store_records(
+                    session, run, page.records, page.rejected, enriching=True
+                )
+    finally:
+        working.discard(api)
 
 
 # --- Incremental sync -----------------------------------------------------------------------------
@@ -335,7 +395,7 @@ async def _catch_up(step: Step, run: SyncRun) -> float | None:
         save,
         store_chunk,
     )
-    again_in = await read_reports(step, reports, polls=0)
+    again_in = await read_reports(step, reports)
     if again_in is not None:
         return again_in
     async with transaction(step.runtime.sessionmaker) as session:

@@ -37,6 +37,7 @@ class ReportSlice(BaseModel):
     start: dt.datetime
     end: dt.datetime
     report_id: str | None = None
+    requested_at: dt.datetime | None = None
     rows_done: int = 0
     """Report rows stored so far: a resumed read skips them."""
     done: bool = False
@@ -66,8 +67,6 @@ class PagingCursor(BaseModel):
 class BackfillPlan(BaseModel):
     purged: bool = False
     slices: list[ReportSlice] = []
-    report_polls: int = 0
-    """Checks of reports not ready yet, for the wait before the next one."""
     enrichment_total: int = 0
     """Orders of the window when the enrichment started."""
     next_before: dt.datetime | None = None

@@ -21,7 +21,7 @@ from keybuzz.amazon.ratelimit import Priority
 from keybuzz.amazon.windows import LATEST_BEFORE
 from keybuzz.db import raw_connection
 from keybuzz.errors import Conflict, NotFound
-from keybuzz.jobs import defer_in_transaction, task_name
+from keybuzz.jobs import bring_forward, defer_in_transaction, task_name
 from keybuzz.marketplaces import service as connections
 from keybuzz.orders import service as orders
 from keybuzz.orders.models import EventSource
@@ -187,20 +187,20 @@ async def defer_sync(
     *,
     at: dt.datetime | None = None,
 ) -> None:
-    """Queue the connection's incremental sync (at ``at``, else now) unless one is queued."""
-    in_seconds = 0.0
-    if at is not None:
-        in_seconds = max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds())
+    """Queue the connection's incremental sync, due at ``at`` (else now); a sync already queued
+    for later is brought forward to then."""
+    due = at or dt.datetime.now(dt.UTC)
+    queueing_lock = f"incremental:{tenant_id}:{connections.AMAZON}"
     try:
         async with session.begin_nested():
             await defer_in_transaction(
                 session,
                 jobs,
                 task_name(NAMESPACE, SYNC_ORDERS),
-                queueing_lock=f"incremental:{tenant_id}:{connections.AMAZON}",
+                queueing_lock=queueing_lock,
                 priority=SYNC_PRIORITY,
-                schedule_in=in_seconds,
+                schedule_in=(due - dt.datetime.now(dt.UTC)).total_seconds(),
                 tenant_id=tenant_id,
             )
     except AlreadyEnqueued:
-        pass
+        await bring_forward(session, queueing_lock, due)
