@@ -85,9 +85,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_orders import (
-    COPY_ITEM_COLUMNS,
-    COPY_ORDER_COLUMNS,
-    copy_rows,
+    copy_batch,
     drop_database,
     free_port,
     scratch_database,
@@ -596,18 +594,8 @@ async def copy_seconds(url: str, records: list[OrderRecord]) -> float:
         elapsed = 0.0
         try:
             for start in range(0, len(records), COPY_CHUNK):
-                orders, items = copy_rows(records[start : start + COPY_CHUNK])
-                began = time.perf_counter()
-                async with conn.transaction(), conn.cursor() as cur:
-                    sql = f"COPY {orders_table} ({COPY_ORDER_COLUMNS}) FROM STDIN"
-                    async with cur.copy(sql) as copy:
-                        for row in orders:
-                            await copy.write_row(row)
-                    sql = f"COPY {items_table} ({COPY_ITEM_COLUMNS}) FROM STDIN"
-                    async with cur.copy(sql) as copy:
-                        for row in items:
-                            await copy.write_row(row)
-                elapsed += time.perf_counter() - began
+                chunk = records[start : start + COPY_CHUNK]
+                elapsed += await copy_batch(conn, orders_table, items_table, chunk)
         finally:
             await conn.execute(f"DROP TABLE {orders_table}, {items_table}")
     return elapsed
