@@ -45,3 +45,26 @@ def test_every_logger_is_redacted_once_installed(caplog: pytest.LogCaptureFixtur
 def test_the_session_scan_recognises_a_leak() -> None:
     assert leaks_in("token=Atzr|IwEBIabcdefgh")
     assert not leaks_in("token=Atzr|[redacted]")
+
+
+def test_uvicorns_access_log_keeps_its_format_and_loses_the_secrets() -> None:
+    from uvicorn.logging import AccessFormatter
+
+    redaction.install()
+    path = CALLBACK.split(" ")[1]
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", 303),
+        None,
+    )
+
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s').format(record)
+
+    assert line.startswith('127.0.0.1:5000 - "GET /api/v1/marketplaces/amazon/oauth/callback?')
+    assert line.endswith('HTTP/1.1" 303 See Other')
+    assert "s3cr3tstate" not in line
+    assert "ANabcdefgh" not in line

@@ -7,6 +7,7 @@ callback's code and state, pre-signed report URLs) are replaced before anything 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any
@@ -38,10 +39,33 @@ def install() -> None:
             message = record.getMessage()
         except Exception:  # a malformed call: leave it for logging to report
             return record
-        record.msg, record.args = redact(message), None
+        if redact(message) != message:
+            _redact_record(record, message)
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return record
 
     logging.setLogRecordFactory(redacting_record)
     _installed = True
+
+
+def _redact_record(record: logging.LogRecord, message: str) -> None:
+    """Redact the arguments one by one, keeping their shape (uvicorn's access formatter reads
+    them as a tuple); a secret that only the whole message shows flattens it."""
+    if isinstance(record.args, tuple) and isinstance(record.msg, str):
+        record.msg, record.args = redact(record.msg), tuple(_redact_arg(a) for a in record.args)
+        with contextlib.suppress(Exception):
+            formatted = record.getMessage()
+            if redact(formatted) == formatted:
+                return
+    record.msg, record.args = redact(message), None
+
+
+def _redact_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    text = str(value)
+    redacted = redact(text)
+    return value if redacted == text else redacted
