@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -86,3 +87,44 @@ def test_the_demo_serves_orders_imported_from_the_simulator(
     assert len(items) == job["ordersFetched"]
     assert all(order["items"] for order in items if order["orderStatus"] != "PENDING")
     assert "Atzr|" not in log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_demo_stops_everything_it_started_on_ctrl_c_or_sigterm(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    state = tmp_path / "state"
+    log = tmp_path / "demo.log"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KEYBUZZ_")},
+        "KEYBUZZ_DATA_DIR": str(state),  # the embedded PostgreSQL server, in state/pgdata
+    }
+    port = str(_free_port())
+    command = [sys.executable, "-m", "keybuzz.cli", "demo", "--port", port, "--orders", "20"]
+    with log.open("w") as output:
+        demo = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_key(demo, log)
+        postmaster = state / "pgdata" / "postmaster.pid"
+        server_pid = int(postmaster.read_text().splitlines()[0])
+
+        demo.send_signal(stop)
+        demo.wait()
+    finally:
+        demo.kill()
+
+    assert not postmaster.exists(), log.read_text()[-3000:]
+    assert _ends(server_pid), "the embedded PostgreSQL server outlived the demo"
+    assert "Logging error" not in log.read_text()
+
+
+def _ends(pid: int) -> bool:
+    """Whether the process ends (its pid file goes just before it does); a minute at most."""
+    for _ in range(600):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False

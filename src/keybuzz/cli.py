@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -157,7 +159,15 @@ def worker_command() -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app()
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends a command as Ctrl-C does, through its cleanups (the embedded PostgreSQL
+    server is stopped at exit): uvicorn, after its graceful shutdown, raises the signal again
+    with the handler it found, and the default one would kill the process on the spot."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
