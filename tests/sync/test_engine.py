@@ -5,6 +5,7 @@ its events), a refresh brings a change made a second before, a cancel stops it."
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,6 +17,10 @@ import pytest
 from keybuzz.amazon import models_v2026, normalize
 from keybuzz.orders.records import OrderStatus
 from keybuzz.simulator import SellerSpec, SimulatorServer, SimulatorSettings
+from keybuzz.sync import backfill as backfill_service
+from keybuzz.sync import engine
+from keybuzz.sync.engine import Step
+from keybuzz.tenants.models import TenantId
 from tests.factories import TenantCredentials
 from tests.fixtures.amazon import BACKFILL, Deployed
 
@@ -189,3 +194,44 @@ async def test_a_backfill_ends_with_exactly_amazons_orders_and_a_second_changes_
     assert [(o["id"], o["updatedAt"]) for o in stored_again] == [
         (o["id"], o["updatedAt"]) for o in stored
     ]
+
+
+async def test_a_step_that_died_between_its_coverage_and_enrichment_resumes_with_enrichment(
+    deployed: Deployed, amazon: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settled_seller(amazon, 300)
+    tenant = await deployed.tenant()
+    queued = await deployed.client.post(BACKFILL, json={"days": 90}, headers=tenant.headers)
+    job_id = uuid.UUID(queued.json()["id"])
+    step = Step(deployed.runtime, lambda: False, _nothing, _nothing)
+    start_enrichment = backfill_service.start_enrichment
+
+    async def killed(*args: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(backfill_service, "start_enrichment", killed)
+    with pytest.raises(_Killed):  # the reports, read to their last chunk; then the step dies
+        await _steps_forever(step, tenant.id, job_id)
+    monkeypatch.setattr(backfill_service, "start_enrichment", start_enrichment)
+    while (job := await _job(deployed, tenant, job_id))["status"] == "RUNNING":
+        await engine.backfill_step(step, tenant.id, job_id)
+
+    assert (job["status"], job["phase"]) == ("SUCCEEDED", "DONE")
+    assert job["ordersStored"] == job["ordersEnriched"] == 300
+
+
+async def _steps_forever(step: Step, tenant_id: TenantId, job_id: uuid.UUID) -> None:
+    while True:
+        await engine.backfill_step(step, tenant_id, job_id)
+
+
+class _Killed(Exception):
+    pass
+
+
+async def _nothing(*args: Any) -> None:
+    return None
+
+
+async def _job(deployed: Deployed, tenant: TenantCredentials, job_id: uuid.UUID) -> Any:
+    return (await deployed.client.get(f"{BACKFILL}/{job_id}", headers=tenant.headers)).json()

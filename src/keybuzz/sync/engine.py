@@ -31,6 +31,7 @@ from keybuzz.runtime import Runtime
 from keybuzz.sync import backfill, incremental, quotas
 from keybuzz.sync.backfill import BackfillCancelled, BackfillRun
 from keybuzz.sync.incremental import SyncRun
+from keybuzz.sync.models import BackfillPhase
 from keybuzz.sync.plan import ReportSlice, report_slices
 from keybuzz.tenants.models import TenantId
 
@@ -99,6 +100,8 @@ async def _advance(step: Step, run: BackfillRun) -> float | None:
         again_in = await _cover(step, run)
         if again_in is not None:
             return again_in
+    # Not "right after the coverage": a step may have died between its last chunk and this.
+    if run.job.phase is BackfillPhase.COVERAGE:
         async with transaction(step.runtime.sessionmaker) as session:
             await backfill.start_enrichment(session, run)
     return await _enrich(step, run)
