@@ -23,7 +23,7 @@ from keybuzz.sync import service
 from keybuzz.worker import worker_in_background
 from tests.factories import TenantCredentials, make_tenant, order_record
 from tests.fixtures.amazon import BACKFILL, Deployed, connection_of
-from tests.sync.test_engine import (
+from tests.fixtures.sync import (
     assert_matches_amazon,
     backfill,
     settled_amazon,
@@ -181,12 +181,6 @@ async def test_a_refresh_brings_a_change_made_a_second_before(
     ]
 
 
-async def _job(deployed: Deployed, tenant: TenantCredentials, job_id: str) -> dict[str, Any]:
-    response = await deployed.client.get(f"{BACKFILL}/{job_id}", headers=tenant.headers)
-    job: dict[str, Any] = response.json()
-    return job
-
-
 async def _orders_in_database(deployed: Deployed, tenant: TenantCredentials) -> int:
     async with transaction(deployed.runtime.sessionmaker) as session:
         count = await session.scalar(
@@ -204,15 +198,15 @@ async def test_a_cancelled_backfill_stops_at_a_page_boundary_and_keeps_what_it_s
     job_id = queued.json()["id"]
 
     async with worker_in_background(deployed.runtime):
-        while (await _job(deployed, tenant, job_id))["ordersStored"] == 0:
+        while (await deployed.backfill_job(tenant, job_id))["ordersStored"] == 0:
             await asyncio.sleep(0.05)
         cancelled = await deployed.client.post(
             f"{BACKFILL}/{job_id}/cancel", headers=tenant.headers
         )
-        while (await _job(deployed, tenant, job_id))["status"] == "RUNNING":
+        while (await deployed.backfill_job(tenant, job_id))["status"] == "RUNNING":
             await asyncio.sleep(0.05)
         await asyncio.sleep(1)  # a worker that went on would store more meanwhile
-    job = await _job(deployed, tenant, job_id)
+    job = await deployed.backfill_job(tenant, job_id)
 
     assert cancelled.status_code == 200, cancelled.text
     assert job["status"] == "CANCELLED"

@@ -38,7 +38,7 @@ from keybuzz.worker import job_groups
 from tests.factories import TenantCredentials
 from tests.fixtures.amazon import BACKFILL, Deployed, amazon_settings
 from tests.fixtures.hygiene import leaks_in
-from tests.sync.test_engine import (
+from tests.fixtures.sync import (
     RATE_SCALE,
     assert_matches_amazon,
     settled_amazon,
@@ -243,13 +243,6 @@ async def request_backfill(deployed: Deployed, tenant: TenantCredentials) -> str
     return job_id
 
 
-async def job_of(deployed: Deployed, tenant: TenantCredentials, job_id: str) -> dict[str, Any]:
-    job: dict[str, Any] = (
-        await deployed.client.get(f"{BACKFILL}/{job_id}", headers=tenant.headers)
-    ).json()
-    return job
-
-
 # --- 1. Killed outright, ten times ----------------------------------------------------------------
 
 KILLS = 10
@@ -282,7 +275,7 @@ async def test_a_backfill_whose_worker_is_killed_ten_times_ends_with_exactly_ama
     await workers.until(lambda: deployed.backfill_over(tenant, job_id))
     assert await workers.stop(last) == 0
 
-    job = await job_of(deployed, tenant, job_id)
+    job = await deployed.backfill_job(tenant, job_id)
     stored = await stored_orders(deployed.client, tenant)
     left_running = await _rows(deployed, "SELECT id FROM procrastinate_jobs WHERE status = 'doing'")
     looked_for_dead = await _rows(
@@ -450,7 +443,7 @@ async def test_a_backfill_while_amazon_fails_one_call_in_ten_ends_with_exactly_i
             )
 
     calls = spapi_calls(amazon)
-    job = await job_of(deployed, tenant, job_id)
+    job = await deployed.backfill_job(tenant, job_id)
     stored = await stored_orders(deployed.client, tenant)
     assert calls["429"] > 0, calls
     assert calls["5xx"] > 0, calls
@@ -502,7 +495,7 @@ async def test_three_workers_backfill_ten_tenants_each_order_once_each_step_alon
     assert len(ran_by) > 1, ran_by  # the steps went from worker to worker
     assert {started for _, _, started in steps} == {1}  # no step ran twice
     for (tenant, seller, truth), job_id in zip(shops, jobs, strict=True):
-        job = await job_of(deployed, tenant, job_id)
+        job = await deployed.backfill_job(tenant, job_id)
         stored = await stored_orders(deployed.client, tenant)
         assert (job["status"], job["phase"]) == ("SUCCEEDED", "DONE"), tenant.id
         # Two steps of a backfill at once would each store and count what they read.
@@ -536,7 +529,7 @@ async def test_a_worker_stopped_mid_backfill_exits_with_its_checkpoint_committed
     await workers.until(lambda: deployed.backfill_over(tenant, job_id))
     assert await workers.stop(second) == 0
 
-    job = await job_of(deployed, tenant, job_id)
+    job = await deployed.backfill_job(tenant, job_id)
     stored = await stored_orders(deployed.client, tenant)
     assert exit_code == 0
     # The running step ended at a page boundary, its work committed with its checkpoint, and
