@@ -6,6 +6,9 @@ import asyncio
 import datetime as dt
 import enum
 import logging
+import os
+import time
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -47,6 +50,16 @@ class Base(DeclarativeBase):
 
 UUID7_DEFAULT = text("keybuzz_uuid7()")
 """Every table's ids: UUIDv7, time-ordered, made by PostgreSQL (migration 0001)."""
+
+
+def uuid7() -> uuid.UUID:
+    """A UUIDv7 as ``keybuzz_uuid7()`` makes it (milliseconds since the epoch, then random
+    bits), for rows COPYed with their ids."""
+    milliseconds = time.time_ns() // 1_000_000
+    value = (milliseconds << 80) | int.from_bytes(os.urandom(10))
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return uuid.UUID(int=value)
 
 
 def pg_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:

@@ -3,15 +3,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from keybuzz.orders.models import Order, OrderItem
 from keybuzz.orders.records import Detail, ItemRecord, OrderStatus, SavStatus
 from keybuzz.orders.repository import set_sav_status
 from keybuzz.orders.service import upsert_orders
-from tests.factories import TenantCredentials, api_record, order_record, report_record
+from keybuzz.tenants.models import Tenant
+from tests.factories import (
+    TenantCredentials,
+    api_record,
+    make_tenant,
+    order_record,
+    report_record,
+)
 
 
 async def _orders(session: AsyncSession, tenant: TenantCredentials) -> list[Order]:
@@ -226,6 +234,76 @@ async def test_large_batches_are_split_and_all_stored(
 
     assert result.orders_written == 4500
     assert len(await _orders(session, tenant)) == 4500
+
+
+# --- A first import, COPYed in ----------------------------------------------------------------
+
+_STORED_VALUES = (
+    "SELECT o.marketplace, o.external_order_id, o.order_ref, o.order_date, o.order_status, "
+    "o.customer_name, o.total_amount, o.shipping_address, o.items_digest, o.detail, "
+    "o.enriched_at IS NOT NULL, o.sav_status, o.search_text, i.external_item_id, i.sku, "
+    "i.quantity, i.unit_price FROM orders o JOIN order_items i ON i.order_id = o.id "
+    "AND i.tenant_id = :tenant "
+    "WHERE o.tenant_id = :tenant ORDER BY o.external_order_id, i.external_item_id"
+)
+
+
+async def _stored_values(session: AsyncSession, tenant: TenantCredentials) -> list[tuple[Any, ...]]:
+    rows = await session.execute(text(_STORED_VALUES), {"tenant": tenant.id})
+    return [tuple(row) for row in rows]
+
+
+async def test_new_orders_copied_in_are_stored_as_the_merge_stores_them(
+    session: AsyncSession, tenant: TenantCredentials, other_tenant: TenantCredentials
+) -> None:
+    reports = [report_record() for _ in range(30)]
+    batch = [*reports[:20], *(api_record(report) for report in reports[20:])]
+
+    copied = await upsert_orders(session, tenant.id, batch, expect_new=True)
+    merged = await upsert_orders(session, other_tenant.id, batch)
+
+    assert copied == merged
+    assert await _stored_values(session, tenant) == await _stored_values(session, other_tenant)
+    assert len(await _stored_values(session, tenant)) == 60
+
+
+async def test_an_order_stored_meanwhile_makes_the_batch_merge_instead(
+    session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    older = order_record(order_status=OrderStatus.CONFIRMED)
+    await upsert_orders(session, tenant.id, [older])
+    newer = dataclasses.replace(
+        older,
+        order_status=OrderStatus.SHIPPED,
+        external_updated_at=older.external_updated_at + dt.timedelta(hours=1),
+    )
+
+    result = await upsert_orders(
+        session, tenant.id, [newer, *(order_record() for _ in range(9))], expect_new=True
+    )
+
+    stored = await _orders(session, tenant)
+    assert result.orders_written == 10
+    assert len(stored) == 10
+    [changed] = [o for o in stored if o.external_order_id == older.external_order_id]
+    assert changed.order_status is OrderStatus.SHIPPED
+
+
+async def test_orders_copied_in_belong_to_the_callers_transaction(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        tenant = await make_tenant(session, "copy-rollback-001")
+        await session.commit()
+    try:
+        async with AsyncSession(engine) as session:
+            # The upsert is the first statement of the session's transaction.
+            await upsert_orders(session, tenant.id, [order_record()], expect_new=True)
+            await session.rollback()
+        async with AsyncSession(engine) as session:
+            assert await _orders(session, tenant) == []
+    finally:
+        async with AsyncSession(engine) as session:
+            await session.execute(delete(Tenant).where(Tenant.id == tenant.id))
+            await session.commit()
 
 
 # --- Report lines, then the API's ---------------------------------------------------------------

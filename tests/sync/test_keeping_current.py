@@ -114,6 +114,7 @@ async def test_an_incremental_sync_brings_exactly_what_amazon_changed_with_its_e
         order = simulator.sellers[seller].book.get(order_id, simulator.now())
         assert order is not None
         simulator.change_order(seller, order_id, status=order.status_at(simulator.now()))
+    changed_at = simulator.now()
     simulator.set_clock_offset(AMAZON_DELAY)
 
     connection = await _sync(deployed, tenant)
@@ -148,7 +149,9 @@ async def test_an_incremental_sync_brings_exactly_what_amazon_changed_with_its_e
         assert [(e["from"], e["to"], e["source"]) for e in first_status] == [
             (None, by_ref[order_id]["orderStatus"], "sync")
         ]
-    assert dt.datetime.fromisoformat(connection["syncedThrough"]) > dt.datetime.now(dt.UTC)
+    assert dt.datetime.fromisoformat(connection["syncedThrough"]) > dt.datetime.fromtimestamp(
+        changed_at, dt.UTC
+    )
     assert connection["nextSyncAt"] is not None
 
 

@@ -264,9 +264,11 @@ async def test_a_backfill_whose_worker_is_killed_ten_times_ends_with_exactly_ama
     seen = await queue_workers(deployed)
     at_kills: list[BackfillState] = []
 
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         worker = workers.start()
         seen = await _at_work(deployed, workers, seen)
+        if kill >= KILLS // 2:  # the later kills land in the import, however slow the machine
+            await _moved_on(deployed, workers, tenant, job_id, at_kills[-1])
         await asyncio.sleep(pause.uniform(0.3, 2.0))  # a moment of its work, drawn (seeded)
         workers.kill(worker)
         at_kills.append(await backfill_state(deployed, tenant, job_id))
@@ -300,6 +302,25 @@ async def test_a_backfill_whose_worker_is_killed_ten_times_ends_with_exactly_ama
     assert left_running == []  # nothing of a dead worker left stalled
     # The workers looked for dead ones at the pace of the heartbeat they were given.
     assert min(b - a for a, b in itertools.pairwise(seconds)) == HEARTBEAT
+
+
+async def _moved_on(
+    deployed: Deployed,
+    workers: Workers,
+    tenant: TenantCredentials,
+    job_id: str,
+    before: BackfillState,
+) -> None:
+    """Once the backfill has committed orders since ``before``."""
+
+    async def moved() -> bool:
+        now = await backfill_state(deployed, tenant, job_id)
+        return (now.orders_held, now.orders_detailed) != (
+            before.orders_held,
+            before.orders_detailed,
+        )
+
+    await workers.until(moved)
 
 
 async def _at_work(deployed: Deployed, workers: Workers, seen: set[int]) -> set[int]:

@@ -13,17 +13,16 @@ resume a document after the rows it has already handled (``skip_rows``).
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Any
 
 from keybuzz.amazon.errors import AmazonMalformedResponse
 from keybuzz.amazon.models_common import parse_amazon_time
 
-T = TypeVar("T")
 REQUIRED_COLUMNS = (
     "amazon-order-id",
     "purchase-date",
@@ -107,14 +106,55 @@ class _Unreadable(ValueError):
     """A cell that does not read as its column's type; the message names the column only."""
 
 
+_TEXT_FIELDS = {
+    "merchant_order_id": "merchant-order-id",
+    "fulfillment_channel": "fulfillment-channel",
+    "sales_channel": "sales-channel",
+    "ship_service_level": "ship-service-level",
+    "product_name": "product-name",
+    "sku": "sku",
+    "asin": "asin",
+    "item_status": "item-status",
+    "currency": "currency",
+    "ship_city": "ship-city",
+    "ship_state": "ship-state",
+    "ship_postal_code": "ship-postal-code",
+    "ship_country": "ship-country",
+    "promotion_ids": "promotion-ids",
+    "purchase_order_number": "purchase-order-number",
+    "price_designation": "price-designation",
+}
+_MONEY_FIELDS = {
+    "item_price": "item-price",
+    "item_tax": "item-tax",
+    "shipping_price": "shipping-price",
+    "shipping_tax": "shipping-tax",
+    "gift_wrap_price": "gift-wrap-price",
+    "gift_wrap_tax": "gift-wrap-tax",
+    "item_promotion_discount": "item-promotion-discount",
+    "ship_promotion_discount": "ship-promotion-discount",
+}
+
+
 class _RowReader:
+    """Reads lines of one document: the header's column positions are looked up once."""
+
     def __init__(self, header: str) -> None:
         self.names = tuple(name.strip().lower() for name in header.split("\t"))
-        self._index = {name: i for i, name in enumerate(self.names)}
-        missing = [c for c in REQUIRED_COLUMNS if c not in self._index]
+        index = {name: i for i, name in enumerate(self.names)}
+        missing = [c for c in REQUIRED_COLUMNS if c not in index]
         if missing:
             raise AmazonMalformedResponse(f"order report without column(s) {', '.join(missing)}")
-        self._order_id = self._index["amazon-order-id"]
+        self._order_id = index["amazon-order-id"]
+        self._purchase_date = index["purchase-date"]
+        self._last_updated = index["last-updated-date"]
+        self._status = index["order-status"]
+        self._quantity = index["quantity"]
+        self._business = index.get("is-business-order")
+        # A column the document lacks reads as the empty cell appended to every line.
+        absent = len(self.names)
+        self._texts = [(name, index.get(column, absent)) for name, column in _TEXT_FIELDS.items()]
+        self._money = [(name, index.get(column, absent)) for name, column in _MONEY_FIELDS.items()]
 
     def line(self, text: str, index: int, number: int) -> ReportLine:
         cells = text.split("\t")
@@ -128,71 +168,53 @@ class _RowReader:
         return ReportLine(index, number, row.amazon_order_id, row, None, tuple(cells), self.names)
 
     def _row(self, cells: list[str]) -> OrderReportRow:
-        def text(column: str) -> str | None:
-            i = self._index.get(column)
-            value = cells[i].strip() if i is not None and i < len(cells) else ""
-            return value or None
-
-        def required(column: str) -> str:
-            value = text(column)
-            if value is None:
-                raise _Unreadable(f"{column} is empty")
-            return value
-
-        def parsed(column: str, parse: Callable[[str], T]) -> T | None:
-            value = text(column)
-            if value is None:
-                return None
-            try:
-                return parse(value)
-            except (ValueError, InvalidOperation, OverflowError):
-                raise _Unreadable(f"{column} is unreadable") from None
-
-        def money(column: str) -> Decimal | None:
-            return parsed(column, lambda value: Decimal(value.replace(",", "")))
-
-        def moment(column: str) -> datetime:
-            value = parsed(column, parse_amazon_time)
-            if value is None:
-                raise _Unreadable(f"{column} is empty")
-            return value
-
-        quantity = parsed("quantity", int)
-        if quantity is None:
-            raise _Unreadable("quantity is empty")
-        business = text("is-business-order")
+        width = len(self.names)
+        values: list[str | None] = [cell.strip() or None for cell in cells[:width]]
+        values.extend([None] * (width + 1 - len(values)))
+        fields: dict[str, Any] = {name: values[i] for name, i in self._texts}
+        for name, i in self._money:
+            fields[name] = _money(values[i], _MONEY_FIELDS[name])
+        business = values[self._business] if self._business is not None else None
         return OrderReportRow(
-            amazon_order_id=required("amazon-order-id"),
-            merchant_order_id=text("merchant-order-id"),
-            purchase_date=moment("purchase-date"),
-            last_updated_date=moment("last-updated-date"),
-            order_status=required("order-status"),
-            fulfillment_channel=text("fulfillment-channel"),
-            sales_channel=text("sales-channel"),
-            ship_service_level=text("ship-service-level"),
-            product_name=text("product-name"),
-            sku=text("sku"),
-            asin=text("asin"),
-            item_status=text("item-status"),
-            quantity=quantity,
-            currency=text("currency"),
-            item_price=money("item-price"),
-            item_tax=money("item-tax"),
-            shipping_price=money("shipping-price"),
-            shipping_tax=money("shipping-tax"),
-            gift_wrap_price=money("gift-wrap-price"),
-            gift_wrap_tax=money("gift-wrap-tax"),
-            item_promotion_discount=money("item-promotion-discount"),
-            ship_promotion_discount=money("ship-promotion-discount"),
-            ship_city=text("ship-city"),
-            ship_state=text("ship-state"),
-            ship_postal_code=text("ship-postal-code"),
-            ship_country=text("ship-country"),
-            promotion_ids=text("promotion-ids"),
+            amazon_order_id=_required(values[self._order_id], "amazon-order-id"),
+            purchase_date=_moment(values[self._purchase_date], "purchase-date"),
+            last_updated_date=_moment(values[self._last_updated], "last-updated-date"),
+            order_status=_required(values[self._status], "order-status"),
+            quantity=_quantity(values[self._quantity]),
             is_business_order=None if business is None else business.lower() == "true",
-            purchase_order_number=text("purchase-order-number"),
-            price_designation=text("price-designation"),
+            **fields,
         )
+
+
+def _required(value: str | None, column: str) -> str:
+    if value is None:
+        raise _Unreadable(f"{column} is empty")
+    return value
+
+
+def _moment(value: str | None, column: str) -> datetime:
+    text = _required(value, column)
+    try:
+        return parse_amazon_time(text)
+    except (ValueError, InvalidOperation, OverflowError):
+        raise _Unreadable(f"{column} is unreadable") from None
+
+
+def _quantity(value: str | None) -> int:
+    text = _required(value, "quantity")
+    try:
+        return int(text)
+    except ValueError:
+        raise _Unreadable("quantity is unreadable") from None
+
+
+def _money(value: str | None, column: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(value.replace(",", ""))
+    except (ValueError, InvalidOperation, OverflowError):
+        raise _Unreadable(f"{column} is unreadable") from None
 
 
 async def lines(chunks: AsyncIterable[bytes], encoding: str = "utf-8") -> AsyncIterator[str]:

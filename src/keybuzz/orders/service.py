@@ -159,8 +159,11 @@ async def upsert_orders(
     records: Sequence[OrderRecord],
     *,
     source: EventSource = EventSource.BACKFILL,
+    expect_new: bool = False,
 ) -> UpsertResult:
-    return await upsert.upsert_orders(session, tenant_id, records, source=source)
+    return await upsert.upsert_orders(
+        session, tenant_id, records, source=source, expect_new=expect_new
+    )
 
 
 async def list_quarantine(

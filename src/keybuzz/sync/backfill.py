@@ -92,6 +92,16 @@ async def purge(session: AsyncSession, run: BackfillRun) -> None:
     await save(session, run)
 
 
+async def plan_coverage(session: AsyncSession, run: BackfillRun) -> None:
+    """The window's report slices, and whether any of its orders is stored already."""
+    job = run.job
+    run.plan.slices = planning.report_slices(job.window_start, job.window_end)
+    run.plan.fresh = not await repository.any_order_between(
+        session, run.tenant_id, job.marketplace, job.window_start, job.window_end
+    )
+    await save(session, run)
+
+
 async def store_records(
     session: AsyncSession,
     run: BackfillRun,
@@ -102,7 +112,8 @@ async def store_records(
 ) -> None:
     """A chunk of a report or a page of an API: its orders, and those Amazon sent that cannot
     be stored (quarantined), counted on the job."""
-    await upsert_orders(session, run.tenant_id, records, source=SOURCE)
+    expect_new = run.plan.fresh and not enriching
+    await upsert_orders(session, run.tenant_id, records, source=SOURCE, expect_new=expect_new)
     quarantined = await store_rejected(session, run.tenant_id, rejected, run.job.id)
     counted = {"quarantined": quarantined}
     if enriching:

@@ -32,7 +32,7 @@ from keybuzz.sync import backfill, incremental, quotas
 from keybuzz.sync.backfill import BackfillCancelled, BackfillRun
 from keybuzz.sync.incremental import SyncRun
 from keybuzz.sync.models import BackfillPhase
-from keybuzz.sync.plan import ReportSlice, report_slices
+from keybuzz.sync.plan import ReportSlice
 from keybuzz.tenants.models import TenantId
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,9 @@ class ReportJob:
     """Saves where the reading stands (the slices), in the session's unit of work."""
     store_chunk: StoreChunk
     """Stores a chunk of orders and saves where the reading stands, in one unit of work."""
+    saving: asyncio.Lock
+    """The finished reports are read at the same time; their saves take turns, and a slice's
+    progress changes only within one, so a save never records rows another has not stored."""
     dated_by: Callable[[OrderRecord], dt.datetime] | None = None
     """The order's date the reports' ranges select on, to take an order of the second two
     slices share once; ``None``: every order a report holds is taken."""
@@ -142,24 +145,24 @@ async def read_reports(step: Step, reports: ReportJob) -> float | None:
 
 
 async def _read_finished_reports(step: Step, reports: ReportJob) -> float | None:
+    """Every report Amazon has finished read at once: one's orders parsed while another's are
+    stored."""
     await _request_reports(step, reports)
-    waiting: list[ReportSlice] = []
-    for report in reports.slices:
-        if report.done:
-            continue
-        if report.report_id is None:
-            waiting.append(report)
-            continue
-        state = await reports.client.reports.report_state(report.report_id)
-        if not state.finished:
-            waiting.append(report)
-            continue
-        if state.report_document_id is None:  # Amazon found no order in the slice
-            report.done = True
-            await _in_transaction(step, reports.save)
-            continue
-        if not await _read_report(step, reports, report, state.report_document_id):
-            return 0.0
+    requested = [r for r in reports.slices if not r.done and r.report_id is not None]
+    states = await gather_or_cancel(
+        [reports.client.reports.report_state(r.report_id or "") for r in requested]
+    )
+    finished = [
+        (report, state.report_document_id)
+        for report, state in zip(requested, states, strict=True)
+        if state.finished
+    ]
+    read = await gather_or_cancel(
+        [_read_report(step, reports, report, document) for report, document in finished]
+    )
+    if not all(read):
+        return 0.0
+    waiting = [report for report in reports.slices if not report.done]
     if not waiting:
         return None
     pause = _report_poll(waiting, dt.datetime.now(dt.UTC))
@@ -189,16 +192,21 @@ async def _request_reports(step: Step, reports: ReportJob) -> None:
         ]
     )
     requested_at = dt.datetime.now(dt.UTC)
-    for report, report_id in zip(affordable, ids, strict=True):
-        report.report_id, report.requested_at = report_id, requested_at
-    await _in_transaction(step, reports.save)
+    async with reports.saving, transaction(step.runtime.sessionmaker) as session:
+        for report, report_id in zip(affordable, ids, strict=True):
+            report.report_id, report.requested_at = report_id, requested_at
+        await reports.save(session)
 
 
 async def _read_report(
-    step: Step, reports: ReportJob, report: ReportSlice, document_id: str
+    step: Step, reports: ReportJob, report: ReportSlice, document_id: str | None
 ) -> bool:
     """Store a finished report's orders chunk by chunk, each with the rows read; ``False``
-    when the worker stops before the end (the next step resumes after the last chunk)."""
+    when the worker stops before the end (the next step resumes after the last chunk).
+    ``document_id`` ``None``: Amazon found no order in the slice."""
+    if document_id is None:
+        await _store_chunk(step, reports, report, [], [], report.rows_done, done=True)
+        return True
     records: list[OrderRecord] = []
     rejected: list[RejectedOrder] = []
     next_slice_holds = _next_slice_holds(reports, report)
@@ -219,8 +227,7 @@ async def _read_report(
             records, rejected = [], []
             if step.stopping():
                 return False
-    report.done = True
-    await _store_chunk(step, reports, report, records, rejected, rows)
+    await _store_chunk(step, reports, report, records, rejected, rows, done=True)
     return True
 
 
@@ -242,15 +249,18 @@ async def _store_chunk(
     records: list[OrderRecord],
     rejected: list[RejectedOrder],
     rows_done: int,
+    *,
+    done: bool = False,
 ) -> None:
-    report.rows_done = rows_done
-    async with transaction(step.runtime.sessionmaker) as session:
-        await reports.store_chunk(session, records, rejected)
-
-
-async def _in_transaction(step: Step, work: Save) -> None:
-    async with transaction(step.runtime.sessionmaker) as session:
-        await work(session)
+    async with reports.saving:
+        before = report.rows_done, report.done
+        report.rows_done, report.done = rows_done, done
+        try:
+            async with transaction(step.runtime.sessionmaker) as session:
+                await reports.store_chunk(session, records, rejected)
+        except BaseException:
+            report.rows_done, report.done = before
+            raise
 
 
 # --- Backfill coverage ---------------------------------------------------------------------------
@@ -259,17 +269,16 @@ async def _in_transaction(step: Step, work: Save) -> None:
 async def _cover(step: Step, run: BackfillRun) -> float | None:
     plan = run.plan
     if not plan.slices:
-        plan.slices = report_slices(run.job.window_start, run.job.window_end)
+        async with run.saving, transaction(step.runtime.sessionmaker) as session:
+            await backfill.plan_coverage(session, run)
 
     async def save(session: AsyncSession) -> None:
-        async with run.saving:
-            await backfill.save(session, run)
+        await backfill.save(session, run)
 
     async def store_chunk(
         session: AsyncSession, records: list[OrderRecord], rejected: list[RejectedOrder]
     ) -> None:
-        async with run.saving:
-            await backfill.store_records(session, run, records, rejected, enriching=False)
+        await backfill.store_records(session, run, records, rejected, enriching=False)
 
     reports = ReportJob(
         run.client,
@@ -278,6 +287,7 @@ async def _cover(step: Step, run: BackfillRun) -> float | None:
         plan.slices,
         save,
         store_chunk,
+        run.saving,
         dated_by=_order_date,
     )
     return await read_reports(step, reports)
@@ -397,6 +407,7 @@ async def _catch_up(step: Step, run: SyncRun) -> float | None:
         run.position.catch_up,
         save,
         store_chunk,
+        asyncio.Lock(),
     )
     again_in = await read_reports(step, reports)
     if again_in is not None:

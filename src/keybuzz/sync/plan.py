@@ -67,6 +67,9 @@ class PagingCursor(BaseModel):
 class BackfillPlan(BaseModel):
     purged: bool = False
     slices: list[ReportSlice] = []
+    fresh: bool = False
+    """No order of the window was stored when the coverage began: the reports' orders are all
+    new, and are COPYed in rather than merged."""
     enrichment_total: int = 0
     """Orders of the window when the enrichment started."""
     next_before: dt.datetime | None = None

@@ -113,6 +113,23 @@ async def order_dates_below(
     return list(result)
 
 
+async def any_order_between(
+    session: AsyncSession,
+    tenant_id: TenantId,
+    marketplace: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> bool:
+    """Whether an order of ``[start, end]`` is stored."""
+    statement = select(Order.id).where(
+        Order.tenant_id == tenant_id,
+        Order.marketplace == marketplace,
+        Order.order_date >= start,
+        Order.order_date <= end,
+    )
+    return await session.scalar(statement.limit(1)) is not None
+
+
 async def count_to_enrich(
     session: AsyncSession,
     tenant_id: TenantId,
