@@ -14,11 +14,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keybuzz.errors import (
     PROBLEM_TYPE_BASE,
+    BadRequest,
     FieldProblem,
     KeyBuzzError,
     Problem,
@@ -111,7 +112,23 @@ async def _database_error_or_unexpected(request: Request, exc: Exception) -> JSO
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated:
         return await _database_error(request, exc)
+    if isinstance(exc, DataError):
+        return await _refused_data(request, exc)
     return await _unexpected_error(request, exc)
+
+
+async def _refused_data(request: Request, exc: DataError) -> JSONResponse:
+    """A value PostgreSQL cannot take (a NUL character, a number out of range) came from the
+    request: the client's to fix, never a 500. The log says which; the client is not told the
+    statement."""
+    logger.info(
+        "%s %s: PostgreSQL refused a value: %s",
+        request.method,
+        request.url.path,
+        type(exc.orig).__name__,
+    )
+    error = BadRequest("A value of the request cannot be stored or searched for.")
+    return problem_response(error.to_problem(request.url.path))
 
 
 def problem_responses(*errors: type[KeyBuzzError]) -> dict[int | str, dict[str, Any]]:

@@ -7,12 +7,23 @@ with a ``Z`` suffix; database sessions run in UTC, so every datetime read back i
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 UtcDateTime = AwareDatetime
 Money = Decimal
+
+
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+SqlText = Annotated[str, AfterValidator(_without_nul)]
+"""Text a request sends that reaches PostgreSQL, which stores no NUL character."""
 
 
 class Schema(BaseModel):

@@ -335,6 +335,9 @@ async def test_patch_refuses_marketplace_fields(
         ("cursor=not-a-cursor", 400, "cursor"),
         ("cursor=WyJ4IiwxLDJd", 400, "cursor"),
         ("status=SHIPPED", 422, "status"),
+        ("q=abc%00def", 422, "q"),
+        ("marketplace=ama%00zon", 422, "marketplace.0"),
+        ("cursor=%00", 422, "cursor"),
     ],
 )
 async def test_invalid_list_parameters_are_problems_naming_the_field(
@@ -359,6 +362,19 @@ async def test_a_cursor_of_another_sort_is_refused(
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_a_nul_character_in_the_purged_marketplace_is_refused(
+    client: httpx.AsyncClient, tenant: TenantCredentials
+) -> None:
+    response = await client.delete(
+        "/api/v1/orders",
+        params={"marketplace": "a\x00b", "confirm": "true"},
+        headers=tenant.headers,
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
 
 
 async def test_invalid_order_id_is_a_problem(

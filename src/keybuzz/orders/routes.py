@@ -20,6 +20,7 @@ from keybuzz.orders.schemas import (
 )
 from keybuzz.orders.service import OrderNotFound, PurgeNotConfirmed
 from keybuzz.problems import problem_responses
+from keybuzz.schemas import SqlText
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 # Its own router, registered before ``router``: /orders/quarantine is no order id.
@@ -49,7 +50,7 @@ async def list_orders(
 async def purge_orders(
     session: SessionDep,
     tenant: TenantDep,
-    marketplace: Annotated[str | None, Query(max_length=32)] = None,
+    marketplace: Annotated[SqlText | None, Query(max_length=32)] = None,
     confirm: Annotated[bool, Query(description="Must be true: the deletion is final.")] = False,
 ) -> PurgeResult:
     return await service.purge_orders(session, tenant, marketplace=marketplace, confirm=confirm)

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field
 
 from keybuzz.orders.models import EventField, EventSource
 from keybuzz.orders.records import DeliveryStatus, OrderStatus, SavStatus, SlaStatus
-from keybuzz.schemas import Money, Schema, UtcDateTime
+from keybuzz.schemas import Money, Schema, SqlText, UtcDateTime
 
 SortName = Literal["-orderDate", "orderDate", "-updatedAt", "updatedAt"]
 
@@ -69,7 +69,9 @@ class OrderListParams(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    marketplace: list[str] = Field(default_factory=list, description="e.g. `amazon`; repeatable.")
+    marketplace: list[SqlText] = Field(
+        default_factory=list, description="e.g. `amazon`; repeatable."
+    )
     order_status: list[OrderStatus] = Field(default_factory=list)
     delivery_status: list[DeliveryStatus] = Field(default_factory=list)
     sav_status: list[SavStatus] = Field(default_factory=list)
@@ -80,14 +82,16 @@ class OrderListParams(Schema):
     date_to: dt.datetime | None = Field(
         default=None, alias="to", description="Order date < this instant."
     )
-    q: str | None = Field(
+    q: SqlText | None = Field(
         default=None,
         max_length=200,
         description="Order ref, external id, buyer name or email (contains), or SKU (prefix).",
     )
     sort: SortName = Field(default="-orderDate", description="Newest first by default.")
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=500, description="`nextCursor` as given.")
+    cursor: SqlText | None = Field(
+        default=None, max_length=500, description="`nextCursor` as given."
+    )
 
 
 class OrderPatch(Schema):
@@ -140,4 +144,6 @@ class QuarantineListParams(Schema):
         default=None, description="Only the orders this backfill set aside."
     )
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=500, description="`nextCursor` as given.")
+    cursor: SqlText | None = Field(
+        default=None, max_length=500, description="`nextCursor` as given."
+    )
