@@ -36,6 +36,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_orders.py
+	$(BIN)/python bench/bench_ui.py
 	$(BIN)/python bench/bench_simulator.py
 	$(BIN)/python bench/bench_amazon.py
 	$(BIN)/python bench/bench_sync.py --orders 10000,100000

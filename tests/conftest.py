@@ -124,6 +124,20 @@ def fresh_database_url(server_url: str, template_database: str) -> Iterator[str]
     assert not leaks, f"credentials stored in the database: {leaks[:3]}"
 
 
+@pytest.fixture(scope="module")
+def module_database_url(server_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database that a whole module's tests commit to (a service they share, as
+    the browser tests do); scanned for credentials before it is dropped, as above."""
+    from tests.fixtures.hygiene import scan_database
+
+    name = _clone(server_url, template_database)
+    url = _database_url(server_url, name)
+    yield url
+    leaks = scan_database(url)
+    _drop_database(server_url, name)
+    assert not leaks, f"credentials stored in the database: {leaks[:3]}"
+
+
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url, pool_size=5)

@@ -17,7 +17,7 @@ from keybuzz.problems import register_error_handlers
 from keybuzz.runtime import Runtime, open_runtime
 from keybuzz.sync.routes import orders_router as order_refresh_router
 from keybuzz.sync.routes import router as backfill_router
-from keybuzz.ui.pages import router as pages_router
+from keybuzz.ui.routes import router as pages_router
 from keybuzz.worker import job_groups, worker_in_background
 
 

@@ -26,6 +26,9 @@ from keybuzz.sync import cli as sync_cli
 from keybuzz.tenants.cli import app as tenants_app
 
 console = Console(stderr=True)
+DEMO_ORDERS = 5000
+DEMO_RATE_SCALE = 12.0
+"""A demo seller's import takes about a minute at this scale of Amazon's rates."""
 
 
 class KeyBuzzGroup(TyperGroup):
@@ -118,13 +121,19 @@ def serve(
 def demo(
     host: Annotated[str | None, typer.Option(help="Default: KEYBUZZ_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: KEYBUZZ_PORT.")] = None,
-    orders: Annotated[int, typer.Option(min=0, max=100_000, help="Orders of the seller.")] = 500,
+    orders: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Orders of the demo seller.")
+    ] = DEMO_ORDERS,
     days: Annotated[int, typer.Option(min=1, max=730, help="Over how many days.")] = 90,
     rate_scale: Annotated[
         float, typer.Option(min=0.01, help="Multiplies Amazon's request rates.")
-    ] = 1.0,
+    ] = DEMO_RATE_SCALE,
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Connect Amazon and start the import without a click.")
+    ] = False,
 ) -> None:
-    """Run the service with Amazon played by the simulator: a tenant connected, orders imported."""
+    """The whole product with Amazon played by the simulator: open the printed page, sign in,
+    connect Amazon and import (or let --auto do those steps)."""
     from keybuzz.demo import DemoOptions, run_demo
 
     settings = get_settings()
@@ -135,6 +144,7 @@ def demo(
         orders=orders,
         days=days,
         rate_scale=rate_scale,
+        auto=auto,
     )
     run_demo(settings, options)
 

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         description="The redirect URI registered with Amazon; default: "
         "<public_url>/api/v1/marketplaces/amazon/oauth/callback.",
     )
+    session_hours: float = Field(
+        default=12,
+        gt=0,
+        le=24 * 30,
+        description="How long a sign-in to the Orders page lasts (its session cookie).",
+    )
     run_worker: bool = Field(
         default=False, description="`keybuzz serve` also runs a job worker in its process."
     )

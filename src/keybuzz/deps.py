@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import (
+    APIKeyCookie,
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import transaction
@@ -62,11 +67,43 @@ _tenant_header = APIKeyHeader(
 )
 
 
+SESSION_COOKIE = "kb_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="BrowserSession",
+    description="The Orders page's session (sign in at `/orders` with the API key); "
+    "state-changing requests must then carry `X-CSRF-Token`.",
+)
+_csrf_header = APIKeyHeader(
+    name=CSRF_HEADER,
+    auto_error=False,
+    scheme_name="CsrfToken",
+    description="With the session cookie only: the page's CSRF token, on POST, PATCH, DELETE.",
+)
+
+
 async def get_tenant(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     tenant_header: Annotated[str | None, Depends(_tenant_header)],
+    session_token: Annotated[str | None, Depends(_session_cookie)],
+    csrf_header: Annotated[str | None, Depends(_csrf_header)],
 ) -> TenantId:
+    """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
+    otherwise the Orders page's session cookie, with its CSRF token on changes."""
+    if credentials is None and session_token:
+        return await tenants.authenticate_session(
+            session,
+            session_token=session_token,
+            tenant_header=tenant_header,
+            csrf_header=csrf_header,
+            changes_state=request.method not in SAFE_METHODS,
+        )
     return await tenants.authenticate(
         session,
         bearer_key=credentials.credentials if credentials else None,

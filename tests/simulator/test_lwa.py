@@ -110,6 +110,22 @@ def test_revoked_refresh_token_gets_invalid_grant(http: httpx.Client, api: SpApi
     assert "refresh_token" in response.json()["error_description"]
 
 
+def test_a_refresh_token_of_an_earlier_run_is_honoured_once_restored(
+    http: httpx.Client, server: SimulatorServer
+) -> None:
+    """What the demo does at a restart: Amazon kept the consent its simulator forgot."""
+    earlier = "Atzr|granted-to-an-earlier-simulator-run"
+    fields = token_request(server, grant_type="refresh_token", refresh_token=earlier)
+    forgotten = http.post("/auth/o2/token", data=fields)
+
+    server.simulator.restore_authorization(server.settings.seller_id, earlier)
+    honoured = http.post("/auth/o2/token", data=fields)
+
+    assert forgotten.json()["error"] == "invalid_grant"
+    assert honoured.status_code == 200
+    assert honoured.json()["access_token"].startswith("Atza|")
+
+
 def test_wrong_client_secret_is_invalid_client(http: httpx.Client, api: SpApi) -> None:
     fields = {
         "grant_type": "refresh_token",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -14,45 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keybuzz.orders.service import upsert_orders
 from keybuzz.tenants.service import revoke_api_keys
 from tests.factories import TenantCredentials, order_record
+from tests.fixtures.routes import ROUTE_REQUESTS, send_route_request
 
 PROBLEM = "application/problem+json"
-
-# One request per /api/v1 route; {order} is replaced by an order id.
-Request = tuple[str, str, dict[str, Any]]
-ROUTE_REQUESTS: dict[tuple[str, str], Request] = {
-    ("GET", "/api/v1/orders"): ("GET", "/api/v1/orders", {}),
-    ("DELETE", "/api/v1/orders"): ("DELETE", "/api/v1/orders?confirm=true", {}),
-    ("GET", "/api/v1/orders/{order_id}"): ("GET", "/api/v1/orders/{order}", {}),
-    ("GET", "/api/v1/orders/{order_id}/events"): ("GET", "/api/v1/orders/{order}/events", {}),
-    ("GET", "/api/v1/orders/quarantine"): ("GET", "/api/v1/orders/quarantine", {}),
-    ("PATCH", "/api/v1/orders/{order_id}"): (
-        "PATCH",
-        "/api/v1/orders/{order}",
-        {"json": {"savStatus": "OPEN"}},
-    ),
-    ("POST", "/api/v1/orders/backfill"): ("POST", "/api/v1/orders/backfill", {"json": {}}),
-    ("GET", "/api/v1/orders/backfill"): ("GET", "/api/v1/orders/backfill", {}),
-    ("GET", "/api/v1/orders/backfill/{job_id}"): ("GET", "/api/v1/orders/backfill/{order}", {}),
-    ("POST", "/api/v1/orders/backfill/{job_id}/cancel"): (
-        "POST",
-        "/api/v1/orders/backfill/{order}/cancel",
-        {},
-    ),
-    ("POST", "/api/v1/orders/{order_id}/refresh"): ("POST", "/api/v1/orders/{order}/refresh", {}),
-    ("GET", "/api/v1/marketplaces"): ("GET", "/api/v1/marketplaces", {}),
-    ("POST", "/api/v1/marketplaces/amazon/oauth/start"): (
-        "POST",
-        "/api/v1/marketplaces/amazon/oauth/start",
-        {"json": {"region": "EU"}},
-    ),
-    ("POST", "/api/v1/marketplaces/amazon/check"): (
-        "POST",
-        "/api/v1/marketplaces/amazon/check",
-        {},
-    ),
-    ("DELETE", "/api/v1/marketplaces/amazon"): ("DELETE", "/api/v1/marketplaces/amazon", {}),
-}
-
 
 # Reached by the seller's browser coming back from Amazon; its `state` is the credential.
 PUBLIC_PATHS = {"/api/v1/marketplaces/amazon/oauth/callback"}
@@ -70,15 +33,6 @@ def tenant_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def test_every_tenant_route_is_covered_by_these_tests(app: FastAPI) -> None:
     assert tenant_routes(app) == set(ROUTE_REQUESTS)
-
-
-async def _send(
-    client: httpx.AsyncClient, request: Request, order_id: uuid.UUID, headers: dict[str, str]
-) -> httpx.Response:
-    method, path, extra = request
-    return await client.request(
-        method, path.replace("{order}", str(order_id)), headers=headers, **extra
-    )
 
 
 HeaderMaker = Callable[[TenantCredentials, TenantCredentials], dict[str, str]]
@@ -114,7 +68,7 @@ async def test_bad_credentials_are_refused_on_every_route(
     await upsert_orders(session, tenant.id, [order_record()])
     make_headers, status = BAD_CREDENTIALS[case]
 
-    response = await _send(
+    response = await send_route_request(
         client, ROUTE_REQUESTS[route], uuid.uuid4(), make_headers(tenant, other_tenant)
     )
 
@@ -137,7 +91,7 @@ async def test_a_tenant_never_reaches_another_tenants_orders(
     await upsert_orders(session, tenant.id, [order_record()])
     victim = (await client.get("/api/v1/orders", headers=other_tenant.headers)).json()["items"][0]
 
-    response = await _send(client, ROUTE_REQUESTS[route], victim["id"], tenant.headers)
+    response = await send_route_request(client, ROUTE_REQUESTS[route], victim["id"], tenant.headers)
 
     assert victim_record.external_order_id not in response.text
     assert "Victim Buyer" not in response.text

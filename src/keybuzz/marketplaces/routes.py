@@ -13,6 +13,7 @@ from keybuzz.marketplaces.schemas import ConnectionList, ConnectionRead, OAuthSt
 from keybuzz.marketplaces.service import ConnectionFailure, ConnectionNotFound
 from keybuzz.problems import problem_responses
 from keybuzz.ui import pages
+from keybuzz.ui.i18n import LANGUAGE_COOKIE, language_of
 
 router = APIRouter(prefix="/api/v1/marketplaces", tags=["marketplaces"])
 _AUTH_PROBLEMS = (Unauthenticated, Forbidden)
@@ -78,6 +79,7 @@ async def oauth_callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
     error_description: Annotated[str | None, Query(max_length=2000)] = None,
     binding: Annotated[str | None, Cookie(alias=BINDING_COOKIE)] = None,
+    language: Annotated[str | None, Cookie(alias=LANGUAGE_COOKIE)] = None,
 ) -> Response:
     params = CallbackParams(
         state, selling_partner_id, spapi_oauth_code, error, error_description, binding
@@ -89,7 +91,7 @@ async def oauth_callback(
         )
         response = RedirectResponse(path, status_code=303, headers=pages.SECURITY_HEADERS)
     except (OAuthFailure, ConnectionFailure) as failure:
-        response = pages.oauth_failed(failure)
+        response = pages.oauth_failed(failure, language_of(language))
     response.delete_cookie(BINDING_COOKIE, path=_COOKIE_PATH)
     return response
 

@@ -76,6 +76,10 @@ class CredentialStore:
         self.refresh_tokens[token.value] = token
         return token
 
+    def restore(self, value: str, seller_id: str) -> RefreshToken:
+        """A refresh token granted before this simulator started: Amazon still honours it."""
+        return self.refresh_tokens.setdefault(value, RefreshToken(value, seller_id))
+
     def issue_code(self, seller_id: str, redirect_uri: str, now: float) -> str:
         value = "AN" + secrets.token_urlsafe(15).replace("-", "x").replace("_", "y")
         refresh = RefreshToken("Atzr|" + secrets.token_urlsafe(96), seller_id)

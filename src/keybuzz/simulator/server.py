@@ -14,9 +14,10 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from keybuzz.simulator.app import create_app
 from keybuzz.simulator.settings import SimulatorSettings
@@ -24,6 +25,16 @@ from keybuzz.simulator.state import Simulator
 
 STARTUP_TIMEOUT = 10.0
 SHUTDOWN_TIMEOUT = 10.0
+
+
+class QuietH11Protocol(H11Protocol):
+    """HTTP without access log lines. uvicorn decides per connection from the process-wide
+    ``uvicorn.access`` logger, which a server in the same process (the demo's service)
+    configures: Amazon's side of the conversation would then fill the service's console."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.access_log = False
 
 
 class SimulatorServer:
@@ -68,7 +79,7 @@ class SimulatorServer:
             access_log=False,
             lifespan="off",
             ws="none",
-            http="h11",
+            http=QuietH11Protocol,
             loop="asyncio",
             timeout_graceful_shutdown=1,
         )

@@ -185,6 +185,13 @@ class Simulator:
             self.seller(seller_id)
             return self.credentials.authorize(seller_id)
 
+    def restore_authorization(self, seller_id: str, refresh_token: str) -> None:
+        """Honour a refresh token this seller granted to an earlier run (Amazon outlives a
+        restart of KeyBuzz; the demo's simulator does not, unless told)."""
+        with self.lock:
+            self.seller(seller_id)
+            self.credentials.restore(refresh_token, seller_id)
+
     def revoke(self, seller_id: str, refresh_token: str | None = None) -> int:
         with self.lock:
             if refresh_token is not None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import hashlib
+import hmac
 import re
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import cross_tenant
 from keybuzz.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from keybuzz.tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant, TenantId
+from keybuzz.tenants.models import TENANT_ID_PATTERN, ApiKey, BrowserSession, Tenant, TenantId
 from keybuzz.tenants.schemas import CreatedTenant, TenantRead
 
 API_KEY_PREFIX = "kb_"
@@ -30,6 +34,18 @@ class TenantNotFound(NotFound):
 class TenantMismatch(Forbidden):
     code = "tenant_forbidden"
     title = "This API key does not belong to that tenant"
+
+
+class CsrfTokenInvalid(Forbidden):
+    code = "csrf_token_invalid"
+    title = "Missing or wrong CSRF token"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    tenant_id: TenantId
+    session_token: str
+    """The browser's cookie; only its hash is stored."""
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -125,3 +141,92 @@ async def authenticate(
     if tenant_header != key_tenant:
         raise TenantMismatch("This API key does not give access to that tenant.")
     return TenantId(key_tenant)
+
+
+# --- Browser sessions (the Orders page) ----------------------------------------------------
+
+
+async def sign_in(session: AsyncSession, raw_key: str, lifetime: dt.timedelta) -> SignedIn:
+    """Exchange a valid API key for a browser session of its tenant, tied to that key."""
+    statement = select(ApiKey).where(
+        ApiKey.key_hash == hash_api_key(raw_key), ApiKey.revoked_at.is_(None)
+    )
+    key = await session.scalar(
+        cross_tenant(statement, "an API key is what tells which tenant a sign-in is for")
+    )
+    if key is None:
+        raise Unauthenticated("The API key is unknown or revoked.")
+    tenant_id = TenantId(key.tenant_id)
+    await session.execute(
+        delete(BrowserSession).where(
+            BrowserSession.tenant_id == tenant_id, BrowserSession.expires_at <= func.now()
+        )
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(
+        BrowserSession(
+            tenant_id=tenant_id,
+            api_key_id=key.id,
+            token_hash=hash_api_key(token),
+            expires_at=dt.datetime.now(dt.UTC) + lifetime,
+        )
+    )
+    await session.flush()
+    return SignedIn(tenant_id, token)
+
+
+async def tenant_of_session(session: AsyncSession, session_token: str) -> TenantId | None:
+    """The tenant of a live browser session (not expired, its API key not revoked)."""
+    statement = (
+        select(BrowserSession.tenant_id)
+        .join(ApiKey, ApiKey.id == BrowserSession.api_key_id)
+        .where(
+            BrowserSession.token_hash == hash_api_key(session_token),
+            BrowserSession.expires_at > func.now(),
+            ApiKey.tenant_id == BrowserSession.tenant_id,
+            ApiKey.revoked_at.is_(None),
+        )
+    )
+    tenant_id = await session.scalar(
+        cross_tenant(statement, "a session cookie is what tells which tenant a browser acts for")
+    )
+    return None if tenant_id is None else TenantId(tenant_id)
+
+
+async def sign_out(session: AsyncSession, tenant_id: TenantId, session_token: str) -> None:
+    await session.execute(
+        delete(BrowserSession).where(
+            BrowserSession.tenant_id == tenant_id,
+            BrowserSession.token_hash == hash_api_key(session_token),
+        )
+    )
+
+
+def csrf_token(session_token: str) -> str:
+    """The token a signed-in page sends back with every state-changing request: derived from
+    the session's secret, so it needs no storage and another site can neither read nor forge
+    it, and it does not reveal the session's own token."""
+    digest = hmac.new(session_token.encode(), b"keybuzz-csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+async def authenticate_session(
+    session: AsyncSession,
+    *,
+    session_token: str,
+    tenant_header: str | None,
+    csrf_header: str | None,
+    changes_state: bool,
+) -> TenantId:
+    """The tenant a browser's request may act for, through its session cookie. A request that
+    changes something must also carry the page's CSRF token: a cookie alone proves nothing
+    about which page sent the request."""
+    tenant_id = await tenant_of_session(session, session_token)
+    if tenant_id is None:
+        raise Unauthenticated("The session has ended; sign in again with the API key.")
+    if tenant_header and tenant_header != tenant_id:
+        raise TenantMismatch("This session does not give access to that tenant.")
+    expected = csrf_token(session_token).encode()
+    if changes_state and not hmac.compare_digest((csrf_header or "").encode(), expected):
+        raise CsrfTokenInvalid("Send the page's `X-CSRF-Token` header with the session cookie.")
+    return tenant_id
