@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.amazon.retry import RetryPolicy
 from keybuzz.config import Settings
-from keybuzz.marketplaces.oauth import BINDING_COOKIE
+from keybuzz.marketplaces.oauth import BINDING_COOKIE, purge_expired_states
 from keybuzz.runtime import Runtime, open_runtime
 from keybuzz.secrets import Stored, open_secret_backend, read_amazon_spapi
 from keybuzz.simulator.faults import FaultKind, ScriptedFault
@@ -267,6 +267,31 @@ async def test_an_expired_state_is_refused(
     response = await client.get(callback)
 
     await _assert_refused(response, amazon, 0, "expired")
+
+
+async def test_states_are_deleted_an_hour_after_they_expire(
+    client: httpx.AsyncClient, session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    for _ in range(3):
+        await consent(client, tenant)
+    await session.execute(
+        text(
+            "UPDATE oauth_states SET expires_at = now() - (interval '50 minutes' * n) "
+            "FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM oauth_states "
+            "      WHERE tenant_id = :tenant) AS aged "
+            "WHERE oauth_states.id = aged.id AND oauth_states.tenant_id = :tenant AND n > 0"
+        ),
+        {"tenant": tenant.id},
+    )  # ages: live, expired 50 minutes ago, expired 100 minutes ago
+
+    deleted = await purge_expired_states(session)
+
+    left = await session.scalars(
+        text("SELECT expires_at > now() FROM oauth_states WHERE tenant_id = :tenant ORDER BY id"),
+        {"tenant": tenant.id},
+    )
+    assert deleted == 1
+    assert list(left) == [True, False]
 
 
 async def test_a_replayed_callback_is_refused(

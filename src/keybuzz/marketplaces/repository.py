@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import cross_tenant
@@ -121,3 +121,11 @@ async def consume_state(
 async def find_state(session: AsyncSession, state_hash: str) -> OAuthState | None:
     statement = select(OAuthState).where(OAuthState.state_hash == state_hash)
     return (await session.scalars(cross_tenant(statement, _STATE_NAMES_THE_TENANT))).one_or_none()
+
+
+async def delete_expired_states(session: AsyncSession, expired_before: dt.datetime) -> int:
+    """Delete every tenant's consent states that expired before ``expired_before``; how many."""
+    statement = delete(OAuthState).where(OAuthState.expires_at < expired_before)
+    why = "expired consent states are deleted for every tenant at once, by the periodic job"
+    result = await session.execute(cross_tenant(statement, why))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
