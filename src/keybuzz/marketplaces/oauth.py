@@ -264,6 +264,7 @@ async def _connect(
         raise OAuthRefused(f"Amazon answered {params.error}: {description[:300]}")
     if not params.code or not params.selling_partner_id:
         raise OAuthStateInvalid("Amazon's answer is incomplete. Start the connection again.")
+    await repository.lock_seller(session, AMAZON, params.selling_partner_id)
     other = await repository.connection_of_seller(session, params.selling_partner_id, tenant_id)
     if other is not None:
         raise OAuthAccountTaken(
