@@ -83,3 +83,11 @@ def test_the_check_is_scheduled_every_hour() -> None:
     crons = {p.task.name: p.cron for p in app.periodic_registry.periodic_tasks.values()}
 
     assert crons["marketplaces:check_connections"] == "17 * * * *"
+
+
+def test_expired_consent_states_are_purged_every_ten_minutes() -> None:
+    app = create_job_app("postgresql://postgres@127.0.0.1/postgres", job_groups())
+
+    crons = {p.task.name: p.cron for p in app.periodic_registry.periodic_tasks.values()}
+
+    assert crons["marketplaces:purge_oauth_states"] == "*/10 * * * *"

@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.amazon.retry import RetryPolicy
 from keybuzz.config import Settings
-from keybuzz.marketplaces.oauth import BINDING_COOKIE
+from keybuzz.db import transaction
+from keybuzz.marketplaces.oauth import BINDING_COOKIE, purge_expired_states
 from keybuzz.runtime import Runtime, open_runtime
-from keybuzz.secrets import Stored, open_secret_backend, read_amazon_spapi
+from keybuzz.secrets import SecretName, Stored, open_secret_backend, read_amazon_spapi
 from keybuzz.simulator.faults import FaultKind, ScriptedFault
 from keybuzz.simulator.server import SimulatorServer
+from keybuzz.tenants.models import TenantId
 from tests.factories import TenantCredentials
 from tests.fixtures.amazon import (
     SELLER,
@@ -269,6 +271,31 @@ async def test_an_expired_state_is_refused(
     await _assert_refused(response, amazon, 0, "expired")
 
 
+async def test_states_are_deleted_an_hour_after_they_expire(
+    client: httpx.AsyncClient, session: AsyncSession, tenant: TenantCredentials
+) -> None:
+    for _ in range(3):
+        await consent(client, tenant)
+    await session.execute(
+        text(
+            "UPDATE oauth_states SET expires_at = now() - (interval '50 minutes' * n) "
+            "FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM oauth_states "
+            "      WHERE tenant_id = :tenant) AS aged "
+            "WHERE oauth_states.id = aged.id AND oauth_states.tenant_id = :tenant AND n > 0"
+        ),
+        {"tenant": tenant.id},
+    )  # ages: live, expired 50 minutes ago, expired 100 minutes ago
+
+    deleted = await purge_expired_states(session)
+
+    left = await session.scalars(
+        text("SELECT expires_at > now() FROM oauth_states WHERE tenant_id = :tenant ORDER BY id"),
+        {"tenant": tenant.id},
+    )
+    assert deleted == 1
+    assert list(left) == [True, False]
+
+
 async def test_a_replayed_callback_is_refused(
     client: httpx.AsyncClient, tenant: TenantCredentials, amazon: SimulatorServer
 ) -> None:
@@ -327,6 +354,37 @@ async def test_of_eight_concurrent_callbacks_exactly_one_wins(
     assert statuses == [303] + [400] * 7
     assert token_calls(amazon) == 2
     assert connection["status"] == "CONNECTED"
+
+
+async def test_of_eight_tenants_consenting_for_one_seller_at_once_exactly_one_connects(
+    deployed: Deployed, amazon: SimulatorServer
+) -> None:
+    tenants = [await deployed.tenant(f"rival-{n:03d}", connected=False) for n in range(8)]
+    callbacks = []
+    for tenant in tenants:  # each in a browser of its own: the state is bound to its cookie
+        _, callback = await consent(deployed.client, tenant)
+        callbacks.append((callback, deployed.client.cookies[BINDING_COOKIE]))
+        deployed.client.cookies.clear()
+    calls = token_calls(amazon)
+
+    async def complete(callback: str, binding: str) -> httpx.Response:
+        async with api_client(deployed.runtime) as browser:
+            browser.cookies.set(BINDING_COOKIE, binding)
+            return await browser.get(callback)
+
+    responses = await asyncio.gather(*(complete(*callback) for callback in callbacks))
+
+    statuses = [response.status_code for response in responses]
+    assert sorted(statuses) == [303] + [409] * 7
+    winner = tenants[statuses.index(303)]
+    connections = [await connection_of(deployed.client, tenant) for tenant in tenants]
+    assert [c["status"] for c in connections].count("CONNECTED") == 1
+    assert (await connection_of(deployed.client, winner))["status"] == "CONNECTED"
+    assert token_calls(amazon) == calls + 2  # the winner's code exchange, its first access token
+    async with transaction(deployed.runtime.sessionmaker) as session:
+        store = deployed.runtime.secrets.store(session)
+        stored = [await store.exists(TenantId(t.id), SecretName.AMAZON_SPAPI) for t in tenants]
+    assert stored.count(True) == 1
 
 
 async def test_a_callback_that_fails_after_the_code_exchange_keeps_nothing_but_the_used_state(

@@ -282,13 +282,20 @@ def _closed_port() -> int:
     return port
 
 
-async def test_an_unreachable_vault_is_unavailable_not_a_crash(tenant_id: TenantId) -> None:
-    store = VaultSecretStore(addr=f"http://127.0.0.1:{_closed_port()}", token="t", timeout=1)
+async def test_an_unreachable_vault_is_unavailable_not_a_crash(
+    tenant_id: TenantId, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = _closed_port()
+    store = VaultSecretStore(addr=f"http://127.0.0.1:{port}", token="t", timeout=1)
     try:
-        with pytest.raises(SecretStoreUnavailable, match="unreachable"):
+        with pytest.raises(SecretStoreUnavailable, match="unreachable") as unavailable:
             await store.read(tenant_id, AMAZON)
     finally:
         await store.aclose()
+
+    problem = unavailable.value.to_problem("/api/v1/orders/backfill")
+    assert f"{port}" not in problem.model_dump_json()  # the client is not told where Vault runs
+    assert f"127.0.0.1:{port}" in caplog.text  # the operator is
 
 
 async def test_a_vault_that_never_answers_times_out_as_unavailable(tenant_id: TenantId) -> None:

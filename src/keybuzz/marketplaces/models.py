@@ -5,7 +5,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,7 +24,21 @@ class MarketplaceConnection(TimestampMixin, Base):
     """A tenant's link to one marketplace account. Its secret lives in the secret store only."""
 
     __tablename__ = "marketplace_connections"
-    __table_args__ = (UniqueConstraint("tenant_id", "marketplace"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "marketplace"),
+        # One seller account, one tenant: of two tenants' concurrent consents of one seller,
+        # one wins (the callback's lock makes it the first, this index makes it sure). A
+        # disconnected or pending connection's seller id is history: it holds no seller.
+        Index(
+            "uq_marketplace_connections_live_seller",
+            "marketplace",
+            "selling_partner_id",
+            unique=True,
+            postgresql_where=text(
+                "selling_partner_id IS NOT NULL AND status NOT IN ('DISCONNECTED', 'PENDING')"
+            ),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=UUID7_DEFAULT)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -54,6 +54,9 @@ from keybuzz.tenants.models import TenantId
 logger = logging.getLogger(__name__)
 
 STATE_LIFETIME = dt.timedelta(minutes=10)
+STATE_KEPT_EXPIRED = dt.timedelta(hours=1)
+"""How long an expired state is kept: a seller coming back late is told the link expired, not
+that KeyBuzz never issued it."""
 CALLBACK_PATH = "/api/v1/marketplaces/amazon/oauth/callback"
 BINDING_COOKIE = "kb_amazon_oauth"
 DEFAULT_RETURN_PATH = "/orders"
@@ -199,6 +202,12 @@ class CallbackParams:
     browser_binding: str | None
 
 
+async def purge_expired_states(session: AsyncSession) -> int:
+    """Delete the consent states expired more than ``STATE_KEPT_EXPIRED`` ago; how many."""
+    now = dt.datetime.now(dt.UTC)
+    return await repository.delete_expired_states(session, now - STATE_KEPT_EXPIRED)
+
+
 async def _consume_state(session: AsyncSession, params: CallbackParams) -> OAuthState:
     if not params.state:
         raise OAuthStateInvalid("The link has no state. Start the connection again from KeyBuzz.")
@@ -255,6 +264,7 @@ async def _connect(
         raise OAuthRefused(f"Amazon answered {params.error}: {description[:300]}")
     if not params.code or not params.selling_partner_id:
         raise OAuthStateInvalid("Amazon's answer is incomplete. Start the connection again.")
+    await repository.lock_seller(session, AMAZON, params.selling_partner_id)
     other = await repository.connection_of_seller(session, params.selling_partner_id, tenant_id)
     if other is not None:
         raise OAuthAccountTaken(

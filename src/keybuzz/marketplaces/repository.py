@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import cross_tenant
@@ -65,14 +65,26 @@ async def update_connection(
     return result.scalar_one()
 
 
+async def lock_seller(session: AsyncSession, marketplace: str, selling_partner_id: str) -> None:
+    """Hold, until the transaction ends, the lock on one seller account: consents of it take
+    turns between checking who has it and recording who does."""
+    key = f"seller:{marketplace}:{selling_partner_id}"
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+    )
+
+
 async def connection_of_seller(
     session: AsyncSession, selling_partner_id: str, other_than: TenantId
 ) -> MarketplaceConnection | None:
-    """Another tenant's live connection to the same Amazon seller account, if any."""
+    """Another tenant's connection holding the same Amazon seller account, if any: one that is
+    neither disconnected nor waiting for a new consent (its seller id is then history)."""
     statement = select(MarketplaceConnection).where(
         MarketplaceConnection.selling_partner_id == selling_partner_id,
         MarketplaceConnection.tenant_id != other_than,
-        MarketplaceConnection.status != ConnectionStatus.DISCONNECTED,
+        MarketplaceConnection.status.not_in(
+            (ConnectionStatus.DISCONNECTED, ConnectionStatus.PENDING)
+        ),
     )
     result = await session.scalars(
         cross_tenant(statement, "an Amazon seller account belongs to one tenant: seek it in others")
@@ -121,3 +133,11 @@ async def consume_state(
 async def find_state(session: AsyncSession, state_hash: str) -> OAuthState | None:
     statement = select(OAuthState).where(OAuthState.state_hash == state_hash)
     return (await session.scalars(cross_tenant(statement, _STATE_NAMES_THE_TENANT))).one_or_none()
+
+
+async def delete_expired_states(session: AsyncSession, expired_before: dt.datetime) -> int:
+    """Delete every tenant's consent states that expired before ``expired_before``; how many."""
+    statement = delete(OAuthState).where(OAuthState.expires_at < expired_before)
+    why = "expired consent states are deleted for every tenant at once, by the periodic job"
+    result = await session.execute(cross_tenant(statement, why))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

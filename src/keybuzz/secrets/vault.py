@@ -221,8 +221,9 @@ class VaultSecretStore:
             errors = [str(error) for error in refused.errors or []]
             if any(CAS_MISMATCH in error for error in errors):
                 return None
+            logger.error("Vault at %s refused to write %s: %s", self.addr, path, errors)
             raise SecretStoreError(
-                f"Vault refused to write {path}: {'; '.join(errors) or 'no reason given'}."
+                f"Vault refused to write the secret: {'; '.join(errors) or 'no reason given'}."
             ) from None
         return int(response["data"]["version"])
 
@@ -303,9 +304,8 @@ class VaultSecretStore:
         except _SERVER_TROUBLE as trouble:
             raise self._unavailable(f"server error {type(trouble).__name__}") from trouble
         except hvac.exceptions.VaultError as other:
-            raise SecretStoreError(
-                f"Vault at {self.addr} refused the request ({type(other).__name__})."
-            ) from None
+            logger.error("Vault at %s refused the request: %s", self.addr, type(other).__name__)
+            raise SecretStoreError(f"Vault refused the request ({type(other).__name__}).") from None
 
     def _token(self) -> str | None:
         token: str | None = self._client.token
@@ -332,10 +332,9 @@ class VaultSecretStore:
 
     def _unavailable(self, reason: str) -> SecretStoreUnavailable:
         logger.warning("Vault at %s unavailable: %s", self.addr, reason)
-        return SecretStoreUnavailable(
-            f"Vault at {self.addr} is unavailable ({reason}); retry in a few seconds."
-        )
+        # The answer names no address: where Vault runs is the operator's to know (the log).
+        return SecretStoreUnavailable(f"Vault is unavailable ({reason}); retry in a few seconds.")
 
     def _denied(self, reason: str) -> SecretAccessDenied:
         logger.error("Vault at %s denied access: %s", self.addr, reason)
-        return SecretAccessDenied(f"Vault at {self.addr} denied access: {reason}.")
+        return SecretAccessDenied(f"Vault denied access: {reason}.")
