@@ -1,7 +1,7 @@
 """One Amazon seller account, one tenant: a unique index on the live connections' seller.
 
-Revision ID: 0007_one_seller_one_tenant
-Revises: 0006_sync_engine
+Revision ID: 0008_one_seller_one_tenant
+Revises: 0007_browser_sessions
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_one_seller_one_tenant"
-down_revision: str | None = "0006_sync_engine"
+revision: str = "0008_one_seller_one_tenant"
+down_revision: str | None = "0007_browser_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
