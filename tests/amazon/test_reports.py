@@ -23,6 +23,7 @@ from keybuzz.simulator.faults import NOT_A_DATE, FaultKind, ScriptedFault
 from tests.amazon.conftest import (
     FR,
     Connect,
+    amazon_config,
     counts,
     new_seller,
     on_one_clock,
@@ -151,7 +152,9 @@ async def test_fifty_thousand_rows_in_constant_memory(
 ) -> None:
     server = make_sim(orders=0)
     seller = new_seller(server, orders=30_000, days=29, seed=3)
-    client = connect(server, seller)
+    # Generating 30,000 orders' report takes the simulator seconds of CPU, more on a busy
+    # machine: this test is about memory, so no call of it is given up for slowness.
+    client = connect(server, seller, config=amazon_config(server, spapi_timeout_seconds=120))
     report_id = await client.reports.create_report(
         report_type=ORDERS_BY_ORDER_DATE,
         marketplace_ids=[FR],
