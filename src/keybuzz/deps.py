@@ -96,6 +96,7 @@ async def get_tenant(
 ) -> TenantId:
     """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
     otherwise the Orders page's session cookie, with its CSRF token on changes."""
+    tenants.one_tenant_header(request.headers.getlist(_tenant_header.model.name))
     if credentials is None and session_token:
         return await tenants.authenticate_session(
             session,

@@ -52,7 +52,29 @@ BAD_CREDENTIALS: dict[str, tuple[HeaderMaker, int]] = {
         403,
     ),
     "no tenant header": (lambda me, other: {"Authorization": f"Bearer {me.api_key}"}, 403),
+    "two tenants in the header": (
+        lambda me, other: {
+            "Authorization": f"Bearer {me.api_key}",
+            "X-Tenant-Id": f"{me.id}, {other.id}",
+        },
+        400,
+    ),
 }
+
+
+async def test_two_tenant_headers_are_refused_even_when_the_first_is_right(
+    client: httpx.AsyncClient, tenant: TenantCredentials, other_tenant: TenantCredentials
+) -> None:
+    headers = [
+        ("Authorization", f"Bearer {tenant.api_key}"),
+        ("X-Tenant-Id", tenant.id),
+        ("X-Tenant-Id", other_tenant.id),
+    ]
+
+    response = await client.get("/api/v1/orders", headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "ambiguous_tenant"
 
 
 @pytest.mark.parametrize("route", sorted(ROUTE_REQUESTS))

@@ -14,7 +14,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import cross_tenant
-from keybuzz.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from keybuzz.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from keybuzz.tenants.models import TENANT_ID_PATTERN, ApiKey, BrowserSession, Tenant, TenantId
 from keybuzz.tenants.schemas import CreatedTenant, TenantRead
 
@@ -34,6 +41,18 @@ class TenantNotFound(NotFound):
 class TenantMismatch(Forbidden):
     code = "tenant_forbidden"
     title = "This API key does not belong to that tenant"
+
+
+class AmbiguousTenant(BadRequest):
+    code = "ambiguous_tenant"
+    title = "More than one tenant named"
+
+
+def one_tenant_header(values: list[str]) -> None:
+    """The ``X-Tenant-Id`` values a request carries name one tenant, or none; two headers, or
+    one listing several (``tenant-a, tenant-b``, as a proxy joins them), are refused."""
+    if len(values) > 1 or any("," in value for value in values):
+        raise AmbiguousTenant("Send one `X-Tenant-Id` header naming one tenant.")
 
 
 class CsrfTokenInvalid(Forbidden):
