@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest chromium bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,17 @@ typecheck: $(STAMP)
 # so module fixtures start once. Each worker is a session of its own (tests/conftest.py).
 # `make pytest PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 4
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
+
+# The Orders page's browser tests drive Debian's Chromium (never a downloaded browser); they
+# fail, not skip, without it, so the test command installs it when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: lint typecheck pytest
 
