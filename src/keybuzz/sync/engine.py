@@ -145,30 +145,32 @@ async def read_reports(step: Step, reports: ReportJob) -> float | None:
 
 
 async def _read_finished_reports(step: Step, reports: ReportJob) -> float | None:
-    """Every report Amazon has finished read at once: one's orders parsed while another's are
-    stored."""
+    """Every requested report followed at once, each read as soon as Amazon has finished it:
+    one's orders are parsed while another's are stored. ``None`` once all are read, else the
+    seconds until it is worth looking again."""
     await _request_reports(step, reports)
     requested = [r for r in reports.slices if not r.done and r.report_id is not None]
-    states = await gather_or_cancel(
-        [reports.client.reports.report_state(r.report_id or "") for r in requested]
-    )
-    finished = [
-        (report, state.report_document_id)
-        for report, state in zip(requested, states, strict=True)
-        if state.finished
-    ]
-    read = await gather_or_cancel(
-        [_read_report(step, reports, report, document) for report, document in finished]
-    )
-    if not all(read):
-        return 0.0
-    waiting = [report for report in reports.slices if not report.done]
-    if not waiting:
-        return None
-    pause = _report_poll(waiting, dt.datetime.now(dt.UTC))
-    if any(report.report_id is None for report in waiting):
-        return min(pause, reports.client.next_token_in(CREATE_REPORT))
-    return pause
+    waits = await gather_or_cancel([_follow_report(step, reports, r) for r in requested])
+    pending = [wait for wait in waits if wait is not None]
+    if any(report.report_id is None for report in reports.slices):
+        pending.append(reports.client.next_token_in(CREATE_REPORT))
+    return min(pending, default=None)
+
+
+async def _follow_report(step: Step, reports: ReportJob, report: ReportSlice) -> float | None:
+    """Look at one report until Amazon has finished it, then read it; ``None`` once read, else
+    the seconds until the next look when that is more than ``WAIT_IN_STEP`` away (or 0 when
+    the worker stops)."""
+    assert report.report_id is not None
+    while True:
+        state = await reports.client.reports.report_state(report.report_id)
+        if state.finished:
+            read = await _read_report(step, reports, report, state.report_document_id)
+            return None if read else 0.0
+        pause = _report_poll([report], dt.datetime.now(dt.UTC))
+        if pause > WAIT_IN_STEP or step.stopping():
+            return pause
+        await asyncio.sleep(pause)
 
 
 def _report_poll(waiting: list[ReportSlice], now: dt.datetime) -> float:
