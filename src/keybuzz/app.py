@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from keybuzz import __version__, health
 from keybuzz.config import Settings, get_settings
 from keybuzz.db import resolve_database_url
+from keybuzz.http_headers import ApiHeaders
 from keybuzz.marketplaces.routes import router as marketplaces_router
 from keybuzz.orders.routes import quarantine_router
 from keybuzz.orders.routes import router as orders_router
@@ -45,12 +46,17 @@ def create_app(
             else:
                 yield
 
+    docs = settings.public_docs
     app = FastAPI(
         title="KeyBuzz Orders",
         version=__version__,
         description="Marketplace orders for the KeyBuzz helpdesk. Errors are RFC 9457 problems.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
+    app.add_middleware(ApiHeaders)
     if runtime is not None:
         app.state.runtime = runtime
     register_error_handlers(app)

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="The redirect URI registered with Amazon; default: "
         "<public_url>/api/v1/marketplaces/amazon/oauth/callback.",
     )
+    public_docs: bool = Field(
+        default=True,
+        description="Serve /docs, /redoc and /openapi.json; turn off in production if the API "
+        "is not to describe itself to anyone who asks.",
+    )
     session_hours: float = Field(
         default=12,
         gt=0,
