@@ -77,6 +77,12 @@ def scratch_database(server: str) -> str:
     return name
 
 
+def scratch_url(server: str) -> tuple[str, str]:
+    """A new scratch database on ``server``: its name, and the URL to reach it."""
+    name = scratch_database(server)
+    return name, make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
 def drop_database(server: str, name: str) -> None:
     with psycopg.connect(libpq_url(server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -490,8 +496,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     server = server_url()
-    name = scratch_database(server)
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    name, url = scratch_url(server)
     try:
         migrate(url)
         if args.changes_only:

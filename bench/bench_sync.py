@@ -80,7 +80,6 @@ from typing import Any
 import httpx
 import psycopg
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -88,7 +87,7 @@ from bench.bench_orders import (
     copy_batch,
     drop_database,
     free_port,
-    scratch_database,
+    scratch_url,
     server_url,
 )
 from keybuzz.amazon import normalize
@@ -1120,8 +1119,7 @@ def main() -> None:
     simulator.start()
     simulator_url = parent.recv()
     server = server_url()
-    name = scratch_database(server)
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    name, url = scratch_url(server)
     log(f"simulator at {simulator_url} (own process), database {name}, rates x{args.rate_scale:g}")
     try:
         migrate(url)

@@ -34,7 +34,6 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 from playwright.sync_api import Page, sync_playwright
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -47,7 +46,7 @@ from bench.bench_orders import (
     free_port,
     issue_key,
     percentile,
-    scratch_database,
+    scratch_url,
     server_url,
 )
 from keybuzz.db import create_engine, create_sessionmaker, libpq_url, migrate, transaction
@@ -189,8 +188,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40)
     args = parser.parse_args()
     server = server_url()
-    name = scratch_database(server)
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    name, url = scratch_url(server)
     try:
         migrate(url)
         print(f"COPY of {args.orders:,} orders (≈{args.orders * 2.5:,.0f} items) into one tenant…")

@@ -24,11 +24,10 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect, sync_playwright
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_orders import drop_database, free_port, scratch_database, server_url
+from bench.bench_orders import drop_database, free_port, scratch_url, server_url
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 TENANT = "ecomlg-001"
@@ -104,8 +103,7 @@ def main() -> None:
     if chromium is None:
         raise SystemExit("Chromium is missing: apt-get install -y chromium")
     server = server_url()
-    name = scratch_database(server)
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    name, url = scratch_url(server)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as state:
