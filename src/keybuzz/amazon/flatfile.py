@@ -13,11 +13,12 @@ resume a document after the rows it has already handled (``skip_rows``).
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from keybuzz.amazon.errors import AmazonMalformedResponse
@@ -32,9 +33,12 @@ REQUIRED_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderReportRow:
-    """One line of the report: one item of one order. Empty cells are ``None``."""
+    """One line of the report: one item of one order. Empty cells are ``None``.
+
+    Not frozen: a frozen dataclass of 30 fields takes three times as long to make, and a report
+    makes one per line."""
 
     amazon_order_id: str
     merchant_order_id: str | None
@@ -146,15 +150,13 @@ class _RowReader:
         if missing:
             raise AmazonMalformedResponse(f"order report without column(s) {', '.join(missing)}")
         self._order_id = index["amazon-order-id"]
-        self._purchase_date = index["purchase-date"]
-        self._last_updated = index["last-updated-date"]
-        self._status = index["order-status"]
-        self._quantity = index["quantity"]
-        self._business = index.get("is-business-order")
-        # A column the document lacks reads as the empty cell appended to every line.
+        # The cell position of each field of OrderReportRow, in the fields' order (a column the
+        # document lacks reads as the empty cell appended to every line), and the fields whose
+        # cells are more than text, with how they read.
         absent = len(self.names)
-        self._texts = [(name, index.get(column, absent)) for name, column in _TEXT_FIELDS.items()]
-        self._money = [(name, index.get(column, absent)) for name, column in _MONEY_FIELDS.items()]
+        columns = [_FIELD_READS[field.name] for field in fields(OrderReportRow)]
+        self._positions = [index.get(column, absent) for column, _ in columns]
+        self._reads = [(slot, read) for slot, (_, read) in enumerate(columns) if read is not _text]
 
     def line(self, text: str, index: int, number: int) -> ReportLine:
         cells = text.split("\t")
@@ -169,21 +171,14 @@ class _RowReader:
 
     def _row(self, cells: list[str]) -> OrderReportRow:
         width = len(self.names)
-        values: list[str | None] = [cell.strip() or None for cell in cells[:width]]
-        values.extend([None] * (width + 1 - len(values)))
-        fields: dict[str, Any] = {name: values[i] for name, i in self._texts}
-        for name, i in self._money:
-            fields[name] = _money(values[i], _MONEY_FIELDS[name])
-        business = values[self._business] if self._business is not None else None
-        return OrderReportRow(
-            amazon_order_id=_required(values[self._order_id], "amazon-order-id"),
-            purchase_date=_moment(values[self._purchase_date], "purchase-date"),
-            last_updated_date=_moment(values[self._last_updated], "last-updated-date"),
-            order_status=_required(values[self._status], "order-status"),
-            quantity=_quantity(values[self._quantity]),
-            is_business_order=None if business is None else business.lower() == "true",
-            **fields,
-        )
+        values: list[Any] = [cell.strip() or None for cell in cells[:width]]
+        values.append(None)
+        if len(values) <= width:
+            values.extend([None] * (width + 1 - len(values)))
+        row = [values[i] for i in self._positions]
+        for slot, read in self._reads:
+            row[slot] = read(row[slot])
+        return OrderReportRow(*row)
 
 
 def _required(value: str | None, column: str) -> str:
@@ -215,6 +210,30 @@ def _money(value: str | None, column: str) -> Decimal | None:
         return Decimal(value.replace(",", ""))
     except (ValueError, InvalidOperation, OverflowError):
         raise _Unreadable(f"{column} is unreadable") from None
+
+
+_Read = Callable[[str | None], Any]
+
+
+def _text(value: str | None) -> str | None:
+    return value
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value.lower() == "true"
+
+
+_FIELD_READS: dict[str, tuple[str, _Read]] = {
+    "amazon_order_id": ("amazon-order-id", partial(_required, column="amazon-order-id")),
+    "purchase_date": ("purchase-date", partial(_moment, column="purchase-date")),
+    "last_updated_date": ("last-updated-date", partial(_moment, column="last-updated-date")),
+    "order_status": ("order-status", partial(_required, column="order-status")),
+    "quantity": ("quantity", _quantity),
+    "is_business_order": ("is-business-order", _flag),
+    **{name: (column, _text) for name, column in _TEXT_FIELDS.items()},
+    **{name: (column, partial(_money, column=column)) for name, column in _MONEY_FIELDS.items()},
+}
+"""Each field of ``OrderReportRow``: its column, and how a cell of it reads."""
 
 
 async def lines(chunks: AsyncIterable[bytes], encoding: str = "utf-8") -> AsyncIterator[str]:

@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,9 @@ NAP = 0.5
 operation keeps the step going."""
 REPORT_CHUNK = 1000
 """Orders of a report stored (and checkpointed) together."""
+REPORT_CHUNKS_AHEAD = 2
+"""Chunks of a report parsed and waiting to be stored, at most: the worker parses the next
+while PostgreSQL writes one, and memory stays bounded."""
 REPORT_POLL_SHARE = 0.05
 """A report Amazon has not finished is checked again after this share of the time it has been
 generating: it is read at most 5 % later than it could be (Amazon does not say how long a report
@@ -205,10 +208,60 @@ async def _read_report(
 ) -> bool:
     """Store a finished report's orders chunk by chunk, each with the rows read; ``False``
     when the worker stops before the end (the next step resumes after the last chunk).
-    ``document_id`` ``None``: Amazon found no order in the slice."""
+    ``document_id`` ``None``: Amazon found no order in the slice.
+
+    The report is parsed ahead of what is stored (``REPORT_CHUNKS_AHEAD`` chunks at most), so
+    that the worker parses while PostgreSQL writes the chunk before."""
     if document_id is None:
-        await _store_chunk(step, reports, report, [], [], report.rows_done, done=True)
+        await _store_chunk(step, reports, report, _ReportChunk([], [], report.rows_done, True))
         return True
+    parsed: asyncio.Queue[_ReportChunk | BaseException] = asyncio.Queue(REPORT_CHUNKS_AHEAD)
+    parser = asyncio.create_task(_parse_report(reports, report, document_id, parsed))
+    try:
+        while True:
+            chunk = await parsed.get()
+            if isinstance(chunk, BaseException):
+                raise chunk
+            await _store_chunk(step, reports, report, chunk)
+            if chunk.last:
+                return True
+            if step.stopping():
+                return False
+    finally:
+        parser.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await parser
+
+
+@dataclass(frozen=True, slots=True)
+class _ReportChunk:
+    records: list[OrderRecord]
+    rejected: list[RejectedOrder]
+    rows_done: int
+    """The report's data rows handled once this chunk is stored."""
+    last: bool
+
+
+async def _parse_report(
+    reports: ReportJob,
+    report: ReportSlice,
+    document_id: str,
+    parsed: asyncio.Queue[_ReportChunk | BaseException],
+) -> None:
+    """Put the report's chunks (the last one marked, even if empty) into ``parsed``, or the
+    error that ended the reading."""
+    try:
+        async for chunk in _report_chunks(reports, report, document_id):
+            await parsed.put(chunk)
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # handed to the reader, which raises it
+        await parsed.put(error)
+
+
+async def _report_chunks(
+    reports: ReportJob, report: ReportSlice, document_id: str
+) -> AsyncIterator[_ReportChunk]:
     records: list[OrderRecord] = []
     rejected: list[RejectedOrder] = []
     next_slice_holds = _next_slice_holds(reports, report)
@@ -223,14 +276,10 @@ async def _read_report(
                 records.append(item.order)
             else:
                 rejected.append(item.order)
-            if len(records) + len(rejected) < REPORT_CHUNK:
-                continue
-            await _store_chunk(step, reports, report, records, rejected, rows)
-            records, rejected = [], []
-            if step.stopping():
-                return False
-    await _store_chunk(step, reports, report, records, rejected, rows, done=True)
-    return True
+            if len(records) + len(rejected) >= REPORT_CHUNK:
+                yield _ReportChunk(records, rejected, rows, last=False)
+                records, rejected = [], []
+    yield _ReportChunk(records, rejected, rows, last=True)
 
 
 def _next_slice_holds(reports: ReportJob, report: ReportSlice) -> Callable[[OrderRecord], bool]:
@@ -245,21 +294,14 @@ def _next_slice_holds(reports: ReportJob, report: ReportSlice) -> Callable[[Orde
 
 
 async def _store_chunk(
-    step: Step,
-    reports: ReportJob,
-    report: ReportSlice,
-    records: list[OrderRecord],
-    rejected: list[RejectedOrder],
-    rows_done: int,
-    *,
-    done: bool = False,
+    step: Step, reports: ReportJob, report: ReportSlice, chunk: _ReportChunk
 ) -> None:
     async with reports.saving:
         before = report.rows_done, report.done
-        report.rows_done, report.done = rows_done, done
+        report.rows_done, report.done = chunk.rows_done, chunk.last
         try:
             async with transaction(step.runtime.sessionmaker) as session:
-                await reports.store_chunk(session, records, rejected)
+                await reports.store_chunk(session, chunk.records, chunk.rejected)
         except BaseException:
             report.rows_done, report.done = before
             raise
