@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from keybuzz import __version__, health
 from keybuzz.config import Settings, get_settings
-from keybuzz.db import resolve_database_url
+from keybuzz.db import database_urls
 from keybuzz.http_headers import ApiHeaders
 from keybuzz.marketplaces.routes import router as marketplaces_router
 from keybuzz.orders.routes import quarantine_router
@@ -28,7 +28,8 @@ def create_app(
     database_url: str | None = None,
     runtime: Runtime | None = None,
 ) -> FastAPI:
-    """Build the app. Tests pass a ready ``runtime``; otherwise the lifespan opens one."""
+    """Build the app. Tests pass a ready ``runtime``; otherwise the lifespan opens one, on the
+    app role (``database_url``: the owner's, the app role's derived from it)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -36,9 +37,9 @@ def create_app(
         if runtime is not None:
             yield
             return
-        url = database_url or resolve_database_url(settings)
+        urls = database_urls(settings, database_url)
         groups = job_groups(heartbeat_seconds=settings.worker_heartbeat_seconds)
-        async with open_runtime(settings, database_url=url, jobs=groups) as opened:
+        async with open_runtime(settings, database_url=urls, jobs=groups) as opened:
             app.state.runtime = opened
             if settings.run_worker:
                 async with worker_in_background(opened):

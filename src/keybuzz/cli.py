@@ -83,7 +83,16 @@ def show_config() -> None:
 
 @app.command("migrate")
 def migrate_command() -> None:
-    """Apply database migrations up to the latest schema."""
+    """Apply database migrations up to the latest schema, as the owner role.
+
+    The database needs two roles (docs/database-roles.md). The owner (KEYBUZZ_ADMIN_DATABASE_URL,
+    else KEYBUZZ_DATABASE_URL) owns the tables and runs this command; it is the privileged path
+    (cross-tenant jobs, operator commands). The app role keybuzz_app (LOGIN, NOSUPERUSER,
+    NOBYPASSRLS, owning nothing) is what the API and the workers connect as
+    (KEYBUZZ_DATABASE_URL when KEYBUZZ_ADMIN_DATABASE_URL is set; else the owner's URL with user
+    keybuzz_app and no password). The migrations create keybuzz_app if the owner may (CREATEROLE),
+    grant it the tables, and turn on row-level security on every tenant table.
+    """
     settings = get_settings()
     migrate(resolve_database_url(settings))
     console.print("Database schema is up to date.")

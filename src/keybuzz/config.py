@@ -22,7 +22,14 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = Field(
         default=None,
-        description="PostgreSQL URL; without it an embedded PostgreSQL server is started.",
+        description="PostgreSQL URL; without it an embedded PostgreSQL server is started. "
+        "With KEYBUZZ_ADMIN_DATABASE_URL, the app role's (keybuzz_app); alone, the owner's, "
+        "and the app connects as keybuzz_app on the same server without a password.",
+    )
+    admin_database_url: SecretStr | None = Field(
+        default=None,
+        description="The owner role's URL (owns the tables, runs migrations, the privileged "
+        "path: cross-tenant jobs and operator commands); see docs/database-roles.md.",
     )
     data_dir: Path = Field(default=Path(".keybuzz"), description="Local state folder.")
     pgdata: Path | None = Field(
@@ -133,7 +140,7 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=300, description="Seconds per SP-API or LWA request."
     )
 
-    @field_validator("database_url", mode="before")
+    @field_validator("database_url", "admin_database_url", mode="before")
     @classmethod
     def _empty_url_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value
@@ -173,8 +180,10 @@ class Settings(BaseSettings):
                 shown[name] = mask_url_password(value)
             else:
                 shown[name] = value
-        if self.database_url is not None:
-            shown["database_url"] = mask_url_password(self.database_url.get_secret_value())
+        for name in ("database_url", "admin_database_url"):
+            url = getattr(self, name)
+            if url is not None:
+                shown[name] = mask_url_password(url.get_secret_value())
         return shown
 
 

@@ -12,6 +12,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,21 +129,62 @@ def ensure_database(server_url: str, database: str) -> None:
 
 
 def resolve_database_url(settings: Settings) -> str:
-    """The configured database URL, or the embedded server's (started on demand)."""
+    """The owner's URL (migrations, the privileged path): ``KEYBUZZ_ADMIN_DATABASE_URL``, else
+    ``KEYBUZZ_DATABASE_URL``, else the embedded server's (started on demand)."""
+    if settings.admin_database_url is not None:
+        return settings.admin_database_url.get_secret_value()
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
     return start_embedded_postgres(settings.embedded_pgdata, settings.embedded_database_name)
+
+
+# --- Roles: the app's, subject to row-level security, and the owner's privileged path --------
+
+APP_ROLE = "keybuzz_app"
+"""The role the service runs as: not a superuser, no BYPASSRLS, owning no table (migration
+0009 creates it if the owner may, and grants it the tables)."""
+TENANT_SETTING = "app.tenant_id"
+"""The setting the tenant tables' policies compare ``tenant_id`` with; set per transaction."""
+BIND_TENANT_SQL = f"SELECT set_config('{TENANT_SETTING}', %s, true)"
+"""The statement that binds a transaction to its tenant, for raw psycopg connections
+(``bind_tenant`` sends the same through SQLAlchemy)."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    app: str
+    """The app role's: requests and jobs, every tenant row behind row-level security."""
+    privileged: str
+    """The owner's: migrations, cross-tenant jobs and operator commands."""
+
+
+def app_role_url(url: str) -> str:
+    """The app role on the server and database of ``url``, without a password (trust or peer
+    authentication, as the embedded server and a local test server have)."""
+    parsed = make_url(url).set(username=APP_ROLE, password=None)
+    return parsed.render_as_string(hide_password=False)
+
+
+def database_urls(settings: Settings, owner_url: str | None = None) -> DatabaseUrls:
+    """The app role's URL and the owner's. With ``KEYBUZZ_ADMIN_DATABASE_URL``,
+    ``KEYBUZZ_DATABASE_URL`` is the app role's (production); otherwise it is the owner's, or the
+    embedded server's, and the app role's is derived from it (``app_role_url``). ``owner_url``:
+    the owner's URL already resolved (``resolve_database_url``), or a test's database."""
+    owner = owner_url if owner_url is not None else resolve_database_url(settings)
+    if settings.admin_database_url is not None and settings.database_url is not None:
+        return DatabaseUrls(settings.database_url.get_secret_value(), owner)
+    return DatabaseUrls(app_role_url(owner), owner)
 
 
 # --- Engines and sessions ---------------------------------------------------------------------
 
 
 def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+    kwargs.setdefault("max_overflow", pool_size)
     return create_async_engine(
         async_url(url),
         connect_args={"options": "-c timezone=UTC"},
         pool_size=pool_size,
-        max_overflow=pool_size,
         pool_recycle=1800,
         **kwargs,
     )
@@ -164,6 +206,26 @@ async def transaction(
             await session.rollback()
             raise
         await session.commit()
+
+
+async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:
+    """Bind the session's transaction to ``tenant_id``: row-level security then shows and takes
+    that tenant's rows only. Local to the transaction (``set_config(..., true)``, as ``SET
+    LOCAL``): a pooled connection never carries it to its next user."""
+    await session.execute(
+        text(f"SELECT set_config('{TENANT_SETTING}', :tenant, true)"), {"tenant": tenant_id}
+    )
+
+
+@asynccontextmanager
+async def tenant_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: str
+) -> AsyncIterator[AsyncSession]:
+    """``transaction`` bound to one tenant (``bind_tenant``): a job's or a command's unit of
+    work on a tenant's rows."""
+    async with transaction(sessionmaker) as session:
+        await bind_tenant(session, tenant_id)
+        yield session
 
 
 async def raw_connection(session: AsyncSession) -> AsyncConnection[Any]:
@@ -230,7 +292,9 @@ def run_in_transaction(
     *,
     apply_migrations: bool = True,
 ) -> T:
-    """Run ``work`` as one transaction on the configured database, from synchronous code."""
+    """Run ``work`` as one transaction on the configured database, from synchronous code: an
+    operator's command (tenants, keys, secrets' keys), on the privileged path (the owner's
+    role, row-level security does not hold it back)."""
     url = resolve_database_url(settings)
     if apply_migrations:
         migrate(url)

@@ -1,6 +1,7 @@
 """Long-lived resources shared by the API, the job worker and CLI commands.
 
-One ``Runtime`` per process: the database engine, the secret store backend, KeyBuzz's SP-API
+One ``Runtime`` per process: the database engines (the app role's, and the owner's for the
+privileged path), the secret store backend, KeyBuzz's SP-API
 application (its HTTP client and every connection's rate-limit state), and the job queue. The
 entry points open it (the API's lifespan, ``keybuzz worker``, a CLI command) and hand each
 service only the parts it uses; the worker hands it to every job.
@@ -20,7 +21,7 @@ from keybuzz.amazon.client import SpApiApp
 from keybuzz.amazon.config import SpApiConfig
 from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.config import Settings
-from keybuzz.db import create_engine, create_sessionmaker
+from keybuzz.db import DatabaseUrls, create_engine, create_sessionmaker, database_urls
 from keybuzz.jobs import JobGroup, create_job_app
 from keybuzz.secrets import SecretBackend, open_secret_backend
 
@@ -33,6 +34,12 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    """The app role's: every tenant row behind row-level security; a transaction sees its
+    tenant's rows once bound (``keybuzz.db.bind_tenant``, ``tenant_transaction``)."""
+    privileged_engine: AsyncEngine
+    privileged_sessionmaker: async_sessionmaker[AsyncSession]
+    """The owner's: the few deliberate cross-tenant units of work (the periodic jobs that look
+    at every tenant). ``grep -rn privileged_sessionmaker src`` lists them."""
     secrets: SecretBackend
     amazon: SpApiApp
     jobs: procrastinate.App
@@ -61,16 +68,31 @@ def engine_url(engine: AsyncEngine) -> str:
 async def open_runtime(
     settings: Settings,
     *,
-    database_url: str | None = None,
+    database_url: str | DatabaseUrls | None = None,
     engine: AsyncEngine | None = None,
+    privileged_engine: AsyncEngine | None = None,
     jobs: Iterable[JobGroup] = (),
 ) -> AsyncIterator[Runtime]:
-    """Open every resource; close what it opened. Give ``engine`` to share an existing one;
-    ``jobs``, the task groups this process's worker may run (``keybuzz.worker.job_groups``)."""
-    owned_engine = None
+    """Open every resource; close what it opened. ``database_url``: the owner's URL, the app
+    role's derived from it (``keybuzz.db.database_urls``), or both. Give ``engine`` to share an
+    existing one (``privileged_engine``, default the same); ``jobs``, the task groups this
+    process's worker may run (``keybuzz.worker.job_groups``)."""
+    owned_engines: list[AsyncEngine] = []
     if engine is None:
         assert database_url is not None, "give database_url or engine"
-        engine = owned_engine = create_engine(database_url, pool_size=settings.db_pool_size)
+        urls = (
+            database_url
+            if isinstance(database_url, DatabaseUrls)
+            else database_urls(settings, database_url)
+        )
+        engine = create_engine(urls.app, pool_size=settings.db_pool_size)
+        owned_engines.append(engine)
+        if privileged_engine is None:
+            # A few cross-tenant units of work at a time (periodic jobs): a small pool.
+            privileged_engine = create_engine(urls.privileged, pool_size=2)
+            owned_engines.append(privileged_engine)
+    if privileged_engine is None:
+        privileged_engine = engine
     secrets = open_secret_backend(settings)
     http = httpx.AsyncClient(timeout=AMAZON_TIMEOUT, follow_redirects=False)
     try:
@@ -78,15 +100,17 @@ async def open_runtime(
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
+            privileged_engine=privileged_engine,
+            privileged_sessionmaker=create_sessionmaker(privileged_engine),
             secrets=secrets,
             amazon=SpApiApp(http, spapi_config(settings), ConnectionRegistry()),
-            jobs=create_job_app(database_url or engine_url(engine), jobs),
+            jobs=create_job_app(engine_url(engine), jobs),
         )
     finally:
         await http.aclose()
         await secrets.aclose()
-        if owned_engine is not None:
-            await owned_engine.dispose()
+        for owned in owned_engines:
+            await owned.dispose()
 
 
 def runtime_of(context: procrastinate.JobContext) -> Runtime:

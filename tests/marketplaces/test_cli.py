@@ -23,7 +23,7 @@ from tests.fixtures.apps import api_client
 async def _connected_tenants(url: str, data_dir: Path, amazon: SimulatorServer) -> None:
     settings = amazon_settings(data_dir, amazon)
     async with open_runtime(settings, database_url=url) as runtime:
-        async with transaction(runtime.sessionmaker) as session:
+        async with transaction(runtime.privileged_sessionmaker) as session:
             healthy = await make_tenant(session, "healthy-001")
             broken = await make_tenant(session, "broken-002")
         async with api_client(runtime, None) as client:
@@ -31,7 +31,7 @@ async def _connected_tenants(url: str, data_dir: Path, amazon: SimulatorServer) 
             await client.delete("/api/v1/marketplaces/amazon", headers=healthy.headers)
             assert (await connect(client, broken)).status_code == 303
             assert (await connect(client, healthy)).status_code == 409
-        async with transaction(runtime.sessionmaker) as session:
+        async with transaction(runtime.privileged_sessionmaker) as session:
             await session.execute(
                 text("DELETE FROM tenant_secrets WHERE tenant_id = :t"), {"t": broken.id}
             )

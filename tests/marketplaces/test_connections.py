@@ -190,7 +190,7 @@ async def test_a_request_failing_on_a_dead_connection_commits_only_what_that_mea
     connection = await connection_of(client, tenant)
     assert connection["status"] == "NEEDS_RECONNECT"
     assert "revoked" in connection["statusReason"]
-    async with deployed.runtime.sessionmaker() as session:
+    async with deployed.runtime.privileged_sessionmaker() as session:
         jobs = await session.scalar(
             select(func.count()).select_from(BackfillJob).where(BackfillJob.tenant_id == tenant.id)
         )

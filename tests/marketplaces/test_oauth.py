@@ -381,7 +381,7 @@ async def test_of_eight_tenants_consenting_for_one_seller_at_once_exactly_one_co
     assert [c["status"] for c in connections].count("CONNECTED") == 1
     assert (await connection_of(deployed.client, winner))["status"] == "CONNECTED"
     assert token_calls(amazon) == calls + 2  # the winner's code exchange, its first access token
-    async with transaction(deployed.runtime.sessionmaker) as session:
+    async with transaction(deployed.runtime.privileged_sessionmaker) as session:
         store = deployed.runtime.secrets.store(session)
         stored = [await store.exists(TenantId(t.id), SecretName.AMAZON_SPAPI) for t in tenants]
     assert stored.count(True) == 1

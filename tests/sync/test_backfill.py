@@ -99,13 +99,13 @@ async def test_invalid_backfill_requests_name_the_field(
 async def test_a_rolled_back_request_leaves_no_job_behind(deployed: Deployed) -> None:
     runtime = deployed.runtime
     tenant = await deployed.tenant()
-    async with runtime.sessionmaker() as session:
+    async with runtime.privileged_sessionmaker() as session:
         store = runtime.secrets.store(session)
         await request_backfill(
             session, runtime.amazon, store, runtime.jobs, tenant.id, BackfillRequest()
         )
         await session.rollback()
-    async with runtime.sessionmaker() as session:
+    async with runtime.privileged_sessionmaker() as session:
         jobs = await session.scalar(text("SELECT count(*) FROM procrastinate_jobs"))
         rows = await session.scalar(
             text("SELECT count(*) FROM backfill_jobs WHERE tenant_id = :t"), {"t": tenant.id}
@@ -125,7 +125,7 @@ async def test_a_worker_imports_every_order_amazon_holds(
 
     job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
     connection = await connection_of(client, tenant)
-    async with transaction(deployed.runtime.sessionmaker) as session:
+    async with transaction(deployed.runtime.privileged_sessionmaker) as session:
         stored = set(
             await session.scalars(
                 select(Order.external_order_id).where(Order.tenant_id == tenant.id)
@@ -229,7 +229,7 @@ def _with_waits_configured_down(runtime: Runtime) -> Runtime:
 
 async def _queue_state(runtime: Runtime, backfill_id: str) -> tuple[int, int]:
     """How often the backfill's job ran, and how many of its jobs are still queued."""
-    async with runtime.sessionmaker() as session:
+    async with runtime.privileged_sessionmaker() as session:
         row = (
             await session.execute(
                 text(

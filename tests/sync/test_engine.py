@@ -61,7 +61,7 @@ async def test_a_step_that_died_between_its_coverage_and_enrichment_resumes_with
     tenant = await deployed.tenant()
     queued = await deployed.client.post(BACKFILL, json={"days": 90}, headers=tenant.headers)
     job_id = uuid.UUID(queued.json()["id"])
-    step = Step(deployed.runtime, lambda: False, _nothing, _nothing)
+    step = Step(tenant.id, deployed.runtime, lambda: False, _nothing, _nothing)
     start_enrichment = backfill_service.start_enrichment
 
     async def killed(*args: Any) -> None:

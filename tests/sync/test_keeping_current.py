@@ -59,7 +59,7 @@ async def _events(deployed: Deployed, tenant: TenantCredentials, order_id: str) 
 async def _sync_events_of_others(
     deployed: Deployed, tenant: TenantCredentials, changed: set[str]
 ) -> int:
-    async with transaction(deployed.runtime.sessionmaker) as session:
+    async with transaction(deployed.runtime.privileged_sessionmaker) as session:
         count = await session.scalar(
             select(func.count())
             .select_from(OrderEvent)
@@ -78,7 +78,7 @@ async def _sync(deployed: Deployed, tenant: TenantCredentials) -> dict[str, Any]
     """The tenant's incremental sync queued now and run by a worker to its end; the connection
     as it stands after."""
     started = dt.datetime.now(dt.UTC)
-    async with transaction(deployed.runtime.sessionmaker) as session:
+    async with transaction(deployed.runtime.privileged_sessionmaker) as session:
         await service.defer_sync(session, deployed.runtime.jobs, tenant.id)
 
     async def synced() -> bool:
@@ -185,7 +185,7 @@ async def test_a_refresh_brings_a_change_made_a_second_before(
 
 
 async def _orders_in_database(deployed: Deployed, tenant: TenantCredentials) -> int:
-    async with transaction(deployed.runtime.sessionmaker) as session:
+    async with transaction(deployed.runtime.privileged_sessionmaker) as session:
         count = await session.scalar(
             select(func.count()).select_from(Order).where(Order.tenant_id == tenant.id)
         )
@@ -224,7 +224,7 @@ async def test_a_purge_starts_the_tenants_amazon_orders_from_nothing(
 ) -> None:
     seller = settled_seller(amazon, 300)
     tenant = await deployed.tenant()
-    async with transaction(deployed.runtime.sessionmaker) as session:
+    async with transaction(deployed.runtime.privileged_sessionmaker) as session:
         neighbour = await make_tenant(session, "neighbour-001")
         await upsert_orders(session, tenant.id, [order_record(number=990001)])
         await upsert_orders(session, neighbour.id, [order_record(number=990002)])

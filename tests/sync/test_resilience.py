@@ -180,7 +180,7 @@ def workers(deployed: Deployed, fresh_database_url: str, tmp_path: Path) -> Iter
 
 
 async def _rows(deployed: Deployed, query: str, **params: Any) -> list[Any]:
-    async with deployed.runtime.sessionmaker() as session:
+    async with deployed.runtime.privileged_sessionmaker() as session:
         return list((await session.execute(text(query), params)).all())
 
 

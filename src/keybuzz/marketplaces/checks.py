@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from keybuzz.db import transaction
+from keybuzz.db import tenant_transaction, transaction
 from keybuzz.marketplaces import repository, service
 from keybuzz.marketplaces.schemas import ConnectionRead
 from keybuzz.runtime import Runtime
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 async def tenants_to_check(runtime: Runtime, tenant: TenantId | None) -> list[TenantId]:
     if tenant is not None:
         return [tenant]
-    async with transaction(runtime.sessionmaker) as session:
+    async with transaction(runtime.privileged_sessionmaker) as session:
         found = await repository.all_connections_to_check(session)
     return sorted({tenant_id for tenant_id, _ in found})
 
@@ -25,7 +25,7 @@ async def tenants_to_check(runtime: Runtime, tenant: TenantId | None) -> list[Te
 async def check_one(runtime: Runtime, tenant_id: TenantId) -> ConnectionRead | None:
     """Check a tenant's connection; ``None`` when the secret store could not be reached."""
     try:
-        async with transaction(runtime.sessionmaker) as session:
+        async with tenant_transaction(runtime.sessionmaker, tenant_id) as session:
             store = runtime.secrets.store(session)
             return await service.check_connection(session, runtime.amazon, store, tenant_id)
     except SecretStoreUnavailable:

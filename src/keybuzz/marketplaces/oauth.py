@@ -212,8 +212,11 @@ async def _consume_state(session: AsyncSession, params: CallbackParams) -> OAuth
     if not params.state:
         raise OAuthStateInvalid("The link has no state. Start the connection again from KeyBuzz.")
     state_hash = hash_secret(params.state)
-    found = await repository.find_state(session, state_hash)
-    if found is None:
+    tenant_id = await repository.bind_tenant_of_state(session, state_hash)
+    found = (
+        None if tenant_id is None else await repository.find_state(session, tenant_id, state_hash)
+    )
+    if tenant_id is None or found is None:
         raise OAuthStateInvalid("This link was not issued by KeyBuzz. Start the connection again.")
     binding = params.browser_binding or ""
     if not hmac.compare_digest(found.binding_hash, hash_secret(binding)):
@@ -221,7 +224,8 @@ async def _consume_state(session: AsyncSession, params: CallbackParams) -> OAuth
             "This link was started in another browser or by another account. Start the "
             "connection again from this browser."
         )
-    consumed = await repository.consume_state(session, state_hash, dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    consumed = await repository.consume_state(session, tenant_id, state_hash, now)
     if consumed is None:
         if found.used_at is not None:
             raise OAuthStateInvalid("This link was already used. Start the connection again.")
@@ -265,8 +269,7 @@ async def _connect(
     if not params.code or not params.selling_partner_id:
         raise OAuthStateInvalid("Amazon's answer is incomplete. Start the connection again.")
     await repository.lock_seller(session, AMAZON, params.selling_partner_id)
-    other = await repository.connection_of_seller(session, params.selling_partner_id, tenant_id)
-    if other is not None:
+    if await repository.seller_held_elsewhere(session, params.selling_partner_id, tenant_id):
         raise OAuthAccountTaken(
             "This Amazon seller account is already connected to another KeyBuzz account; "
             "disconnect it there first."

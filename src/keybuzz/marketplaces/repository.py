@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.db import cross_tenant
+from keybuzz.db import TENANT_SETTING, cross_tenant
 from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection, OAuthState
 from keybuzz.tenants.models import TenantId
 
@@ -74,22 +74,17 @@ async def lock_seller(session: AsyncSession, marketplace: str, selling_partner_i
     )
 
 
-async def connection_of_seller(
+async def seller_held_elsewhere(
     session: AsyncSession, selling_partner_id: str, other_than: TenantId
-) -> MarketplaceConnection | None:
-    """Another tenant's connection holding the same Amazon seller account, if any: one that is
-    neither disconnected nor waiting for a new consent (its seller id is then history)."""
-    statement = select(MarketplaceConnection).where(
-        MarketplaceConnection.selling_partner_id == selling_partner_id,
-        MarketplaceConnection.tenant_id != other_than,
-        MarketplaceConnection.status.not_in(
-            (ConnectionStatus.DISCONNECTED, ConnectionStatus.PENDING)
-        ),
+) -> bool:
+    """Whether another tenant's connection holds the same Amazon seller account: one that is
+    neither disconnected nor waiting for a new consent (its seller id is then history). Other
+    tenants' rows are out of the request's sight (row-level security): a function running with
+    the owner's rights answers this one question (migration 0009)."""
+    held = await session.scalar(
+        select(func.keybuzz_seller_held_elsewhere(selling_partner_id, other_than))
     )
-    result = await session.scalars(
-        cross_tenant(statement, "an Amazon seller account belongs to one tenant: seek it in others")
-    )
-    return result.first()
+    return bool(held)
 
 
 async def all_connections_to_check(session: AsyncSession) -> list[tuple[TenantId, str]]:
@@ -105,19 +100,23 @@ async def all_connections_to_check(session: AsyncSession) -> list[tuple[TenantId
     return [(TenantId(tenant), marketplace) for tenant, marketplace in rows]
 
 
-_STATE_NAMES_THE_TENANT = (
-    "Amazon's redirect to the OAuth callback carries no tenant: the state, which only the "
-    "tenant's browser holds, names it"
-)
+async def bind_tenant_of_state(session: AsyncSession, state_hash: str) -> TenantId | None:
+    """The tenant a consent state was issued to, the transaction bound to it: Amazon's redirect
+    to the OAuth callback carries no tenant; the state, which only the tenant's browser holds,
+    names it. Read by a function running with the owner's rights (migration 0009)."""
+    lookup = func.keybuzz_tenant_of_oauth_state(state_hash)
+    tenant = await session.scalar(select(func.set_config(TENANT_SETTING, lookup, True)))
+    return TenantId(tenant) if tenant else None
 
 
 async def consume_state(
-    session: AsyncSession, state_hash: str, now: dt.datetime
+    session: AsyncSession, tenant_id: TenantId, state_hash: str, now: dt.datetime
 ) -> OAuthState | None:
     """Mark a valid, unused, unexpired state used, atomically; ``None`` if it is not all three."""
     statement = (
         update(OAuthState)
         .where(
+            OAuthState.tenant_id == tenant_id,
             OAuthState.state_hash == state_hash,
             OAuthState.used_at.is_(None),
             OAuthState.expires_at > now,
@@ -126,13 +125,17 @@ async def consume_state(
         .returning(OAuthState)
         .execution_options(synchronize_session=False)
     )
-    result = await session.execute(cross_tenant(statement, _STATE_NAMES_THE_TENANT))
+    result = await session.execute(statement)
     return result.scalar_one_or_none()
 
 
-async def find_state(session: AsyncSession, state_hash: str) -> OAuthState | None:
-    statement = select(OAuthState).where(OAuthState.state_hash == state_hash)
-    return (await session.scalars(cross_tenant(statement, _STATE_NAMES_THE_TENANT))).one_or_none()
+async def find_state(
+    session: AsyncSession, tenant_id: TenantId, state_hash: str
+) -> OAuthState | None:
+    statement = select(OAuthState).where(
+        OAuthState.tenant_id == tenant_id, OAuthState.state_hash == state_hash
+    )
+    return (await session.scalars(statement)).one_or_none()
 
 
 async def delete_expired_states(session: AsyncSession, expired_before: dt.datetime) -> int:

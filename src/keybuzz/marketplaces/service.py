@@ -29,7 +29,7 @@ from keybuzz.amazon.errors import (
 from keybuzz.amazon.ratelimit import Priority
 from keybuzz.amazon.regions import MARKETPLACES, Region
 from keybuzz.amazon.registry import ConnectionRegistry
-from keybuzz.db import transaction
+from keybuzz.db import tenant_transaction
 from keybuzz.errors import Conflict, KeyBuzzError, NotFound, ServiceUnavailable
 from keybuzz.marketplaces import repository
 from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection
@@ -176,7 +176,7 @@ async def record_failure_apart(
     """``record_failure`` in a transaction of its own: the unit of work that met the failure
     rolls back, what the failure means for the connection stays. Call it once that unit of
     work has ended, so that no lock it held is waited for."""
-    async with transaction(sessionmaker) as session:
+    async with tenant_transaction(sessionmaker, failure.tenant_id) as session:
         await record_failure(session, failure)
 
 

@@ -46,7 +46,7 @@ async def check_connections(context: procrastinate.JobContext, timestamp: int) -
 
 async def purge_oauth_states(context: procrastinate.JobContext, timestamp: int) -> None:
     """Every 10 minutes: the consent states expired for an hour or more are deleted."""
-    async with transaction(runtime_of(context).sessionmaker) as session:
+    async with transaction(runtime_of(context).privileged_sessionmaker) as session:
         deleted = await purge_expired_states(session)
     if deleted:
         logger.info("deleted %d expired consent state(s)", deleted)

@@ -495,6 +495,18 @@ _NEW_ORDER_COLUMNS = ("id", "tenant_id", *_STAGE_ORDER_COLUMNS[:-2], "enriched_a
 _NEW_ITEM_COLUMNS = ("tenant_id", "order_id", *_STAGE_ITEM_COLUMNS[2:])
 
 
+# COPY into a table under row-level security is refused (the app's role is): a batch is COPYed
+# into empty copies of the columns it fills, then inserted in one statement, each row checked
+# by the policy. (WITH NO DATA reads nothing; the condition only names no tenant.)
+_CREATE_NEW = f"""
+CREATE TEMP TABLE kb_new_orders ON COMMIT DROP AS
+    SELECT {", ".join(_NEW_ORDER_COLUMNS)} FROM orders WHERE tenant_id = '' WITH NO DATA;
+CREATE TEMP TABLE kb_new_items ON COMMIT DROP AS
+    SELECT {", ".join(_NEW_ITEM_COLUMNS)} FROM order_items WHERE tenant_id = '' WITH NO DATA;
+"""
+_DROP_NEW = "DROP TABLE kb_new_orders, kb_new_items"
+
+
 async def _copy_new_batch(
     conn: AsyncConnection[Any], tenant_id: TenantId, batch: Sequence[OrderRecord]
 ) -> tuple[int, int, int, int] | None:
@@ -508,17 +520,23 @@ async def _copy_new_batch(
         # holds no statement yet.
         await cur.execute("SAVEPOINT kb_copy_new")
         try:
+            await cur.execute(_CREATE_NEW)
             columns = ", ".join(_NEW_ORDER_COLUMNS)
-            async with cur.copy(f"COPY orders ({columns}) FROM STDIN") as copy:
+            async with cur.copy(f"COPY kb_new_orders ({columns}) FROM STDIN") as copy:
                 for order_id, record, items in zip(ids, batch, item_lists, strict=True):
                     row = _order_row(record, items)
                     stamp = enriched_at if record.enriched else None
                     await copy.write_row((order_id, tenant_id, *row[:-2], stamp, row[-1]))
+            await cur.execute(f"INSERT INTO orders ({columns}) SELECT {columns} FROM kb_new_orders")
             columns = ", ".join(_NEW_ITEM_COLUMNS)
-            async with cur.copy(f"COPY order_items ({columns}) FROM STDIN") as copy:
+            async with cur.copy(f"COPY kb_new_items ({columns}) FROM STDIN") as copy:
                 for order_id, record, items in zip(ids, batch, item_lists, strict=True):
                     for item in items:
                         await copy.write_row((tenant_id, order_id, *_item_row(record, item)[2:]))
+            await cur.execute(
+                f"INSERT INTO order_items ({columns}) SELECT {columns} FROM kb_new_items"
+            )
+            await cur.execute(_DROP_NEW)
         except UniqueViolation:
             await cur.execute("ROLLBACK TO SAVEPOINT kb_copy_new")
             return None

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from sqlalchemy import text
 
 from keybuzz.config import get_settings
-from keybuzz.db import migrate, resolve_database_url, transaction
+from keybuzz.db import migrate, resolve_database_url, tenant_transaction
 from keybuzz.marketplaces.repository import get_connection
 from keybuzz.marketplaces.service import AMAZON, ConnectionFailure, record_failure_apart
 from keybuzz.runtime import Runtime, open_runtime
@@ -48,7 +48,10 @@ def backfill(
     request = BackfillRequest(days=days, purge=purge)
 
     async def main(runtime: Runtime, tenant_id: TenantId) -> BackfillJobRead:
-        async with _recording_failures(runtime), transaction(runtime.sessionmaker) as session:
+        async with (
+            _recording_failures(runtime),
+            tenant_transaction(runtime.sessionmaker, tenant_id) as session,
+        ):
             await require_tenant(session, tenant_id)
             store = runtime.secrets.store(session)
             job, created = await service.request_backfill(
@@ -73,7 +76,10 @@ def sync(tenant: Annotated[str, typer.Option(help="The tenant, e.g. ecomlg-001."
 
     async def main(runtime: Runtime, tenant_id: TenantId) -> dt.datetime | None:
         started = dt.datetime.now(dt.UTC)
-        async with _recording_failures(runtime), transaction(runtime.sessionmaker) as session:
+        async with (
+            _recording_failures(runtime),
+            tenant_transaction(runtime.sessionmaker, tenant_id) as session,
+        ):
             await require_tenant(session, tenant_id)
             connection = await get_connection(session, tenant_id, AMAZON)
             if connection is None or connection.synced_through is None:
@@ -84,7 +90,7 @@ def sync(tenant: Annotated[str, typer.Option(help="The tenant, e.g. ecomlg-001."
             await service.defer_sync(session, runtime.jobs, tenant_id)
         async with _working_if_nobody_is(runtime):
             while True:
-                async with transaction(runtime.sessionmaker) as session:
+                async with tenant_transaction(runtime.sessionmaker, tenant_id) as session:
                     connection = await get_connection(session, tenant_id, AMAZON)
                 assert connection is not None
                 if (
@@ -153,7 +159,7 @@ async def _follow(runtime: Runtime, tenant_id: TenantId, job: BackfillJobRead) -
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("", total=1.0, counts="")
         while True:
-            async with transaction(runtime.sessionmaker) as session:
+            async with tenant_transaction(runtime.sessionmaker, tenant_id) as session:
                 job = await service.get_backfill(session, tenant_id, job.id)
             eta = f", about {_duration(job.eta_seconds)} left" if job.eta_seconds else ""
             bar.update(

@@ -25,7 +25,7 @@ from keybuzz.amazon.concurrency import gather_or_cancel
 from keybuzz.amazon.errors import AmazonApiUnavailable
 from keybuzz.amazon.operations import CREATE_REPORT, GET_ORDERS, SEARCH_ORDERS
 from keybuzz.amazon.reports import ORDERS_BY_LAST_UPDATE, ORDERS_BY_ORDER_DATE, OrderReportQuery
-from keybuzz.db import transaction
+from keybuzz.db import tenant_transaction
 from keybuzz.orders.records import OrderRecord, RejectedOrder
 from keybuzz.runtime import Runtime
 from keybuzz.sync import backfill, incremental, quotas
@@ -61,9 +61,10 @@ Continuation = Callable[[AsyncSession, float], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Step:
-    """What a job step works with: the process's resources, whether the worker is stopping,
-    and how to defer what comes next (the task layer knows the queue)."""
+    """What a job step works with: its tenant, the process's resources, whether the worker is
+    stopping, and how to defer what comes next (the task layer knows the queue)."""
 
+    tenant: TenantId
     runtime: Runtime
     stopping: Stopping
     continue_in: Continuation
@@ -71,18 +72,22 @@ class Step:
     sync_from: Callable[[AsyncSession, TenantId, dt.datetime], Awaitable[None]]
     """The connection's incremental sync, due at the given time."""
 
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        """A unit of work of the step, bound to its tenant (row-level security)."""
+        return tenant_transaction(self.runtime.sessionmaker, self.tenant)
+
 
 async def backfill_step(step: Step, tenant_id: TenantId, job_id: uuid.UUID) -> None:
     """One step of a backfill; its last unit of work defers the next step, or finishes it."""
     runtime = step.runtime
-    async with transaction(runtime.sessionmaker) as session:
+    async with step.transaction() as session:
         store = runtime.secrets.store(session)
         run = await backfill.open_step(session, runtime.amazon, store, tenant_id, job_id)
     if run is None:
         return
     try:
         again_in = await _advance(step, run)
-        async with transaction(runtime.sessionmaker) as session:
+        async with step.transaction() as session:
             if again_in is None:
                 await backfill.finish(session, run)
                 await step.sync_from(session, tenant_id, dt.datetime.now(dt.UTC))
@@ -97,7 +102,7 @@ async def _advance(step: Step, run: BackfillRun) -> float | None:
     """Work until the quota, a shutdown or the end says stop; seconds until the next step
     (``None``: the backfill is done)."""
     if run.job.purge and not run.plan.purged:
-        async with transaction(step.runtime.sessionmaker) as session:
+        async with step.transaction() as session:
             await backfill.purge(session, run)
     if not run.plan.coverage_done:
         again_in = await _cover(step, run)
@@ -105,7 +110,7 @@ async def _advance(step: Step, run: BackfillRun) -> float | None:
             return again_in
     # Not "right after the coverage": a step may have died between its last chunk and this.
     if run.job.phase is BackfillPhase.COVERAGE:
-        async with transaction(step.runtime.sessionmaker) as session:
+        async with step.transaction() as session:
             await backfill.start_enrichment(session, run)
     return await _enrich(step, run)
 
@@ -197,7 +202,7 @@ async def _request_reports(step: Step, reports: ReportJob) -> None:
         ]
     )
     requested_at = dt.datetime.now(dt.UTC)
-    async with reports.saving, transaction(step.runtime.sessionmaker) as session:
+    async with reports.saving, step.transaction() as session:
         for report, report_id in zip(affordable, ids, strict=True):
             report.report_id, report.requested_at = report_id, requested_at
         await reports.save(session)
@@ -300,7 +305,7 @@ async def _store_chunk(
         before = report.rows_done, report.done
         report.rows_done, report.done = chunk.rows_done, chunk.last
         try:
-            async with transaction(step.runtime.sessionmaker) as session:
+            async with step.transaction() as session:
                 await reports.store_chunk(session, chunk.records, chunk.rejected)
         except BaseException:
             report.rows_done, report.done = before
@@ -313,7 +318,7 @@ async def _store_chunk(
 async def _cover(step: Step, run: BackfillRun) -> float | None:
     plan = run.plan
     if not plan.slices:
-        async with run.saving, transaction(step.runtime.sessionmaker) as session:
+        async with run.saving, step.transaction() as session:
             await backfill.plan_coverage(session, run)
 
     async def save(session: AsyncSession) -> None:
@@ -367,7 +372,7 @@ async def _enrich_with(step: Step, run: BackfillRun, api: str, working: set[str]
         while True:
             if step.stopping():
                 return 0.0
-            async with run.saving, transaction(step.runtime.sessionmaker) as session:
+            async with run.saving, step.transaction() as session:
                 cursor = run.plan.in_flight.get(api) or await backfill.take_window(
                     session, run, api
                 )
@@ -393,7 +398,7 @@ async def _enrich_with(step: Step, run: BackfillRun, api: str, working: set[str]
                 async with run.saving:
                     run.plan.dropped.append(api)
                 return None
-            async with run.saving, transaction(step.runtime.sessionmaker) as session:
+            async with run.saving, step.transaction() as session:
                 if page.position is None:
                     run.plan.in_flight.pop(api, None)
                 else:
@@ -413,7 +418,7 @@ async def sync_step(
 ) -> None:
     """One step of a connection's incremental sync; its last unit of work defers the next."""
     runtime = step.runtime
-    async with transaction(runtime.sessionmaker) as session:
+    async with step.transaction() as session:
         store = runtime.secrets.store(session)
         run = await incremental.open_sync(
             session, runtime.amazon, store, tenant_id, catch_up_after=catch_up_after
@@ -423,7 +428,7 @@ async def sync_step(
     again_in = await _catch_up(step, run)
     if again_in is None:
         again_in = await _page_changes(step, run)
-    async with transaction(runtime.sessionmaker) as session:
+    async with step.transaction() as session:
         if again_in is None:
             next_at = await incremental.finish(session, run, interval)
             await step.continue_in(session, (next_at - dt.datetime.now(dt.UTC)).total_seconds())
@@ -456,7 +461,7 @@ async def _catch_up(step: Step, run: SyncRun) -> float | None:
     again_in = await read_reports(step, reports)
     if again_in is not None:
         return again_in
-    async with transaction(step.runtime.sessionmaker) as session:
+    async with step.transaction() as session:
         await incremental.end_catch_up(session, run)
     return None
 
@@ -475,7 +480,7 @@ async def _page_changes(step: Step, run: SyncRun) -> float | None:
             marketplace_ids=run.connection.marketplace_ids,
             position=run.position.page,
         )
-        async with transaction(step.runtime.sessionmaker) as session:
+        async with step.transaction() as session:
             await incremental.store_page(session, run, page)
         if page.position is None:
             return None

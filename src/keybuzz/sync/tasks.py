@@ -25,7 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.amazon.errors import AmazonThrottled, AmazonUnavailable
-from keybuzz.db import transaction
+from keybuzz.db import tenant_transaction, transaction
 from keybuzz.errors import KeyBuzzError
 from keybuzz.jobs import JobGroup, RetrySchedule, exclusively, stopping
 from keybuzz.marketplaces.service import (
@@ -72,7 +72,8 @@ def job_group(*, retry: RetrySchedule = BACKFILL_RETRY) -> JobGroup:
     ) -> None:
         runtime = runtime_of(context)
         job_id, tenant = uuid.UUID(backfill_job_id), TenantId(tenant_id)
-        step = _step(runtime, context, continue_in=_backfill_continuation(runtime, tenant, job_id))
+        continuation = _backfill_continuation(runtime, tenant, job_id)
+        step = _step(runtime, context, tenant, continue_in=continuation)
         try:
             async with _connection_to_itself(runtime, tenant, step) as mine:
                 if mine:
@@ -86,7 +87,7 @@ def job_group(*, retry: RetrySchedule = BACKFILL_RETRY) -> JobGroup:
         runtime = runtime_of(context)
         tenant = TenantId(tenant_id)
         settings = runtime.settings
-        step = _step(runtime, context, continue_in=_sync_continuation(runtime, tenant))
+        step = _step(runtime, context, tenant, continue_in=_sync_continuation(runtime, tenant))
         try:
             async with _connection_to_itself(runtime, tenant, step) as mine:
                 if mine:
@@ -104,7 +105,7 @@ def job_group(*, retry: RetrySchedule = BACKFILL_RETRY) -> JobGroup:
     async def schedule_syncs(context: procrastinate.JobContext, timestamp: int) -> None:
         """Every connection to keep current has its sync queued (a lost one is put back)."""
         runtime = runtime_of(context)
-        async with transaction(runtime.sessionmaker) as session:
+        async with transaction(runtime.privileged_sessionmaker) as session:
             for tenant, _ in await repository.connections_due_for_sync(session):
                 await service.defer_sync(session, runtime.jobs, tenant)
 
@@ -127,7 +128,7 @@ async def _connection_to_itself(
     it, this one comes back shortly (``BUSY_RETRY``)."""
     async with exclusively(engine_url(runtime.engine), service.connection_lock(tenant)) as mine:
         if not mine:
-            async with transaction(runtime.sessionmaker) as session:
+            async with step.transaction() as session:
                 await step.continue_in(session, BUSY_RETRY)
         yield mine
 
@@ -138,12 +139,16 @@ def _attempt(context: procrastinate.JobContext) -> int:
 
 
 def _step(
-    runtime: Runtime, context: procrastinate.JobContext, *, continue_in: engine.Continuation
+    runtime: Runtime,
+    context: procrastinate.JobContext,
+    tenant: TenantId,
+    *,
+    continue_in: engine.Continuation,
 ) -> Step:
     async def sync_from(session: AsyncSession, tenant: TenantId, at: dt.datetime) -> None:
         await service.defer_sync(session, runtime.jobs, tenant, at=at)
 
-    return Step(runtime, stopping(context), continue_in, sync_from)
+    return Step(tenant, runtime, stopping(context), continue_in, sync_from)
 
 
 def _backfill_continuation(
@@ -184,7 +189,7 @@ async def _backfill_failed(
             type(error).__name__,
         )
         return
-    async with transaction(runtime.sessionmaker) as session:
+    async with tenant_transaction(runtime.sessionmaker, tenant_id) as session:
         await backfill.fail(
             session, tenant_id, job_id, _reported_error(error, failure), attempts=attempt
         )
@@ -198,7 +203,7 @@ async def _sync_failed(
         return
     logger.warning("sync of %s failed (%s): next try at its interval", tenant_id, error)
     interval = dt.timedelta(seconds=runtime.settings.sync_interval_seconds)
-    async with transaction(runtime.sessionmaker) as session:
+    async with tenant_transaction(runtime.sessionmaker, tenant_id) as session:
         await service.defer_sync(
             session, runtime.jobs, tenant_id, at=dt.datetime.now(dt.UTC) + interval
         )

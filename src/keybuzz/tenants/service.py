@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.db import cross_tenant
+from keybuzz.db import TENANT_SETTING
 from keybuzz.errors import (
     BadRequest,
     Conflict,
@@ -144,15 +144,11 @@ async def list_tenants(session: AsyncSession) -> list[TenantRead]:
 async def authenticate(
     session: AsyncSession, *, bearer_key: str | None, tenant_header: str | None
 ) -> TenantId:
-    """The tenant a request may act for: its key must be valid and belong to ``tenant_header``."""
+    """The tenant a request may act for: its key must be valid and belong to ``tenant_header``.
+    The transaction is bound to the key's tenant in the same statement (row-level security)."""
     if not bearer_key:
         raise Unauthenticated("Send `Authorization: Bearer <API key>`.")
-    statement = select(ApiKey.tenant_id).where(
-        ApiKey.key_hash == hash_api_key(bearer_key), ApiKey.revoked_at.is_(None)
-    )
-    key_tenant = await session.scalar(
-        cross_tenant(statement, "an API key is what tells which tenant a request acts for")
-    )
+    key_tenant = await _bind_tenant_of(session, "keybuzz_tenant_of_api_key", bearer_key)
     if key_tenant is None:
         raise Unauthenticated("The API key is unknown or revoked.")
     if not tenant_header:
@@ -167,12 +163,16 @@ async def authenticate(
 
 async def sign_in(session: AsyncSession, raw_key: str, lifetime: dt.timedelta) -> SignedIn:
     """Exchange a valid API key for a browser session of its tenant, tied to that key."""
-    statement = select(ApiKey).where(
-        ApiKey.key_hash == hash_api_key(raw_key), ApiKey.revoked_at.is_(None)
-    )
-    key = await session.scalar(
-        cross_tenant(statement, "an API key is what tells which tenant a sign-in is for")
-    )
+    key_tenant = await _bind_tenant_of(session, "keybuzz_tenant_of_api_key", raw_key)
+    key = None
+    if key_tenant is not None:
+        key = await session.scalar(
+            select(ApiKey).where(
+                ApiKey.tenant_id == key_tenant,
+                ApiKey.key_hash == hash_api_key(raw_key),
+                ApiKey.revoked_at.is_(None),
+            )
+        )
     if key is None:
         raise Unauthenticated("The API key is unknown or revoked.")
     tenant_id = TenantId(key.tenant_id)
@@ -195,21 +195,19 @@ async def sign_in(session: AsyncSession, raw_key: str, lifetime: dt.timedelta) -
 
 
 async def tenant_of_session(session: AsyncSession, session_token: str) -> TenantId | None:
-    """The tenant of a live browser session (not expired, its API key not revoked)."""
-    statement = (
-        select(BrowserSession.tenant_id)
-        .join(ApiKey, ApiKey.id == BrowserSession.api_key_id)
-        .where(
-            BrowserSession.token_hash == hash_api_key(session_token),
-            BrowserSession.expires_at > func.now(),
-            ApiKey.tenant_id == BrowserSession.tenant_id,
-            ApiKey.revoked_at.is_(None),
-        )
-    )
-    tenant_id = await session.scalar(
-        cross_tenant(statement, "a session cookie is what tells which tenant a browser acts for")
-    )
-    return None if tenant_id is None else TenantId(tenant_id)
+    """The tenant of a live browser session (not expired, its API key not revoked), the
+    transaction bound to it."""
+    return await _bind_tenant_of(session, "keybuzz_tenant_of_browser_session", session_token)
+
+
+async def _bind_tenant_of(session: AsyncSession, function: str, secret: str) -> TenantId | None:
+    """The tenant a credential belongs to, the transaction bound to it (``keybuzz.db.
+    bind_tenant``), in one statement. Until it is bound the request sees no tenant's rows: the
+    lookup is a function running with the owner's rights (migration 0009), the one privileged
+    read a request makes, answering only whose credential this is."""
+    lookup = getattr(func, function)(hash_api_key(secret))
+    tenant = await session.scalar(select(func.set_config(TENANT_SETTING, lookup, True)))
+    return TenantId(tenant) if tenant else None
 
 
 async def sign_out(session: AsyncSession, tenant_id: TenantId, session_token: str) -> None:
