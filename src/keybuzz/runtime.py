@@ -22,6 +22,7 @@ from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.config import Settings
 from keybuzz.db import create_engine, create_sessionmaker
 from keybuzz.jobs import JobGroup, create_job_app
+from keybuzz.ratelimits.service import RateLimiter
 from keybuzz.secrets import SecretBackend, open_secret_backend
 
 AMAZON_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -36,6 +37,7 @@ class Runtime:
     secrets: SecretBackend
     amazon: SpApiApp
     jobs: procrastinate.App
+    rate_limits: RateLimiter
 
 
 def spapi_config(settings: Settings) -> SpApiConfig:
@@ -73,6 +75,7 @@ async def open_runtime(
         engine = owned_engine = create_engine(database_url, pool_size=settings.db_pool_size)
     secrets = open_secret_backend(settings)
     http = httpx.AsyncClient(timeout=AMAZON_TIMEOUT, follow_redirects=False)
+    rate_limits = RateLimiter(settings, database_url or engine_url(engine))
     try:
         yield Runtime(
             settings=settings,
@@ -81,8 +84,10 @@ async def open_runtime(
             secrets=secrets,
             amazon=SpApiApp(http, spapi_config(settings), ConnectionRegistry()),
             jobs=create_job_app(database_url or engine_url(engine), jobs),
+            rate_limits=rate_limits,
         )
     finally:
+        await rate_limits.aclose()
         await http.aclose()
         await secrets.aclose()
         if owned_engine is not None:
