@@ -4,10 +4,17 @@ only from an authenticated sender. What the application read is counted at the A
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -202,3 +209,78 @@ def test_the_openapi_documents_413_on_bodies_and_429_on_every_authenticated_oper
             if route.path.endswith("/oauth/callback"):
                 continue  # public: Amazon sends the seller's browser there
             assert PROBLEM in responses["429"]["content"], (method, route.path)
+
+
+# --- Over the network, as the issue measured it --------------------------------------------
+
+HUNDRED_MB = 100 * 1024 * 1024
+
+
+def _send_big_post(port: int, path: str, *, chunked: bool) -> tuple[int, int]:
+    """POST 100 MB (declared, or chunked) without credentials, as fast as the server takes it;
+    the answer's status and how many body bytes the server let in before answering."""
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    head += (
+        "Transfer-Encoding: chunked\r\n\r\n" if chunked else f"Content-Length: {HUNDRED_MB}\r\n\r\n"
+    )
+    chunk = b" " * CHUNK
+    framed = f"{CHUNK:x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head.encode())
+        answer = bytearray()
+
+        def send_body() -> None:
+            nonlocal sent
+            try:
+                while sent < HUNDRED_MB and not answer:
+                    sock.sendall(framed)
+                    sent += CHUNK
+            except OSError:
+                pass  # the server answered and closed the connection: nothing more to send
+
+        sender = threading.Thread(target=send_body)
+        sender.start()
+        while b"\r\n" not in answer:
+            received = sock.recv(65536)
+            if not received:
+                break
+            answer += received
+        sender.join()
+    return int(answer.split(b" ", 2)[1]), sent
+
+
+@pytest.mark.slow
+def test_three_unauthenticated_100_mb_posts_cost_the_server_no_memory(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """The issue's measure: three unauthenticated 100 MB POSTs took the API from 203 MB to
+    795 MB. The server now answers each before reading it, and its memory stays where it was."""
+    from tests.test_serve import _free_port, _wait_until_ready
+
+    port = _free_port()
+    env = {**os.environ, "KEYBUZZ_DATABASE_URL": fresh_database_url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "keybuzz.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_ready(server, log, f"http://127.0.0.1:{port}/readyz")
+        process = psutil.Process(server.pid)
+        before = process.memory_info().rss
+        answers = [
+            _send_big_post(port, "/api/v1/orders/backfill", chunked=True),
+            _send_big_post(port, "/api/v1/marketplaces/amazon/oauth/start", chunked=True),
+            _send_big_post(port, "/api/v1/orders/backfill", chunked=False),
+        ]
+        grown = process.memory_info().rss - before
+    finally:
+        server.terminate()
+        server.wait()
+    assert [status for status, _ in answers] == [401, 401, 413]
+    assert all(sent < HUNDRED_MB for _, sent in answers)  # answered before the body was in
+    assert grown < 20 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB"
