@@ -18,11 +18,13 @@ import psutil
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import BaseRoute
 
 from keybuzz.config import Settings
 from keybuzz.http_limits import AuthenticatedBody
+from keybuzz.orders.models import Order
 from keybuzz.orders.service import upsert_orders
 from tests.factories import TenantCredentials, order_record
 from tests.fixtures.sessions import sign_in
@@ -56,17 +58,10 @@ class CountedBody:
 async def _order_id(session: AsyncSession, tenant: TenantCredentials) -> str:
     record = order_record()
     await upsert_orders(session, tenant.id, [record])
-    return str(await _stored_id(session, tenant, record.external_order_id))
-
-
-async def _stored_id(session: AsyncSession, tenant: TenantCredentials, external: str) -> object:
-    from sqlalchemy import select
-
-    from keybuzz.orders.models import Order
-
-    return await session.scalar(
-        select(Order.id).where(Order.tenant_id == tenant.id, Order.external_order_id == external)
+    stored = select(Order.id).where(
+        Order.tenant_id == tenant.id, Order.external_order_id == record.external_order_id
     )
+    return str(await session.scalar(stored))
 
 
 def _assert_too_large(response: httpx.Response) -> None:

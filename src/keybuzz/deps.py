@@ -124,13 +124,12 @@ async def get_caller(
             changes_state=request.method not in SAFE_METHODS,
         )
         return Caller(tenant_id, credential)
-    credential = _bucket_of("key", credentials.credentials if credentials else "")
-    if credentials is not None:
+    bearer_key = credentials.credentials if credentials else None
+    credential = _bucket_of("key", bearer_key or "")
+    if bearer_key:
         runtime.rate_limits.refuse_if_over(credential)
     tenant_id = await tenants.authenticate(
-        session,
-        bearer_key=credentials.credentials if credentials else None,
-        tenant_header=tenant_header,
+        session, bearer_key=bearer_key, tenant_header=tenant_header
     )
     return Caller(tenant_id, credential)
 

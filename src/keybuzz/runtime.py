@@ -1,7 +1,8 @@
 """Long-lived resources shared by the API, the job worker and CLI commands.
 
 One ``Runtime`` per process: the database engine, the secret store backend, KeyBuzz's SP-API
-application (its HTTP client and every connection's rate-limit state), and the job queue. The
+application (its HTTP client and every connection's rate-limit state), the job queue, and the
+API's own rate limits (this process's leases, on a pool of their own, opened on first use). The
 entry points open it (the API's lifespan, ``keybuzz worker``, a CLI command) and hand each
 service only the parts it uses; the worker hands it to every job.
 """

@@ -24,6 +24,7 @@ from keybuzz.config import Settings
 from keybuzz.db import libpq_url, transaction
 from keybuzz.ratelimits.service import Limit
 from keybuzz.runtime import Runtime, open_runtime
+from keybuzz.tenants.service import issue_api_key
 from tests.factories import TenantCredentials, make_tenant
 from tests.fixtures.apps import app_on
 from tests.fixtures.limits import GENEROUS_LIMITS
@@ -53,8 +54,6 @@ async def _tenant(runtime: Runtime, tenant_id: str) -> TenantCredentials:
 
 
 async def _new_key(runtime: Runtime, tenant: TenantCredentials) -> TenantCredentials:
-    from keybuzz.tenants.service import issue_api_key
-
     async with transaction(runtime.sessionmaker) as session:
         return TenantCredentials(tenant.id, await issue_api_key(session, tenant.id))
 

@@ -25,7 +25,8 @@ TAKE_TOKENS = text(
     ON CONFLICT (bucket_key) DO UPDATE SET
         granted = CAST({_GRANTED} AS integer),
         tokens = {_REFILLED} - {_GRANTED},
-        updated_at = statement_timestamp()
+        -- a statement that waited for the row lock started before the one it waited for
+        updated_at = greatest(b.updated_at, statement_timestamp())
     RETURNING granted, tokens
     """
 )
