@@ -29,6 +29,7 @@ from keybuzz.runtime import Runtime, open_runtime
 from keybuzz.worker import job_groups
 from tests.factories import TenantCredentials, make_tenant
 from tests.fixtures.apps import app_on
+from tests.fixtures.limits import GENEROUS_LIMITS
 
 pytest_plugins = [
     "tests.fixtures.tenant_scoping",
@@ -166,7 +167,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.node.get_closest_marker("amazon") is not None:
         on_simulator: Settings = request.getfixturevalue("settings_on_simulator")
         return on_simulator
-    return Settings(_env_file=None, data_dir=tmp_path / ".keybuzz")  # type: ignore[call-arg]
+    return Settings(_env_file=None, data_dir=tmp_path / ".keybuzz", **GENEROUS_LIMITS)  # type: ignore[call-arg, arg-type]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from keybuzz import __version__, health
 from keybuzz.config import Settings, get_settings
 from keybuzz.db import database_urls
 from keybuzz.http_headers import ApiHeaders
+from keybuzz.http_limits import RequestLimits
 from keybuzz.marketplaces.routes import router as marketplaces_router
 from keybuzz.orders.routes import quarantine_router
 from keybuzz.orders.routes import router as orders_router
@@ -57,7 +58,8 @@ def create_app(
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
     )
-    app.add_middleware(ApiHeaders)
+    app.add_middleware(RequestLimits, settings=settings)
+    app.add_middleware(ApiHeaders)  # outermost: on the limits' own answers too
     if runtime is not None:
         app.state.runtime = runtime
     register_error_handlers(app)

@@ -61,6 +61,38 @@ class Settings(BaseSettings):
         le=24 * 30,
         description="How long a sign-in to the Orders page lasts (its session cookie).",
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body accepted, in bytes; a larger one is refused with 413 "
+        "before it is read.",
+    )
+    rate_limit_enabled: bool = Field(
+        default=True, description="Limit each API key's and each tenant's requests (429)."
+    )
+    rate_limit_key_per_second: float = Field(
+        default=50, gt=0, description="Requests per second of one API key (or browser session)."
+    )
+    rate_limit_key_burst: int = Field(
+        default=100, ge=1, description="Requests one API key (or browser session) may send at once."
+    )
+    rate_limit_tenant_per_second: float = Field(
+        default=100, gt=0, description="Requests per second of one tenant, all its keys together."
+    )
+    rate_limit_tenant_burst: int = Field(
+        default=200, ge=1, description="Requests one tenant may send at once."
+    )
+    rate_limit_anonymous_per_second: float = Field(
+        default=1,
+        gt=0,
+        description="Refused authentications per second of one client address (counted in "
+        "each process, not shared).",
+    )
+    rate_limit_anonymous_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Refused authentications one client address may cause at once.",
+    )
     run_worker: bool = Field(
         default=False, description="`keybuzz serve` also runs a job worker in its process."
     )

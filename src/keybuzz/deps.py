@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -86,30 +87,61 @@ _csrf_header = APIKeyHeader(
 )
 
 
-async def get_tenant(
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a request: its tenant, and the rate-limit bucket of its credential."""
+
+    tenant_id: TenantId
+    credential: str
+    """``key:<hash>`` for an API key, ``session:<hash>`` for the Orders page's cookie."""
+
+
+def _bucket_of(kind: str, secret: str) -> str:
+    return f"{kind}:{tenants.hash_api_key(secret)[:32]}"
+
+
+async def get_caller(
     request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     tenant_header: Annotated[str | None, Depends(_tenant_header)],
     session_token: Annotated[str | None, Depends(_session_cookie)],
     csrf_header: Annotated[str | None, Depends(_csrf_header)],
-) -> TenantId:
+) -> Caller:
     """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
-    otherwise the Orders page's session cookie, with its CSRF token on changes."""
+    otherwise the Orders page's session cookie, with its CSRF token on changes. A credential
+    this process saw over its rate limit a moment ago is refused before the database is asked."""
     tenants.one_tenant_header(request.headers.getlist(_tenant_header.model.name))
     if credentials is None and session_token:
-        return await tenants.authenticate_session(
+        credential = _bucket_of("session", session_token)
+        runtime.rate_limits.refuse_if_over(credential)
+        tenant_id = await tenants.authenticate_session(
             session,
             session_token=session_token,
             tenant_header=tenant_header,
             csrf_header=csrf_header,
             changes_state=request.method not in SAFE_METHODS,
         )
-    return await tenants.authenticate(
-        session,
-        bearer_key=credentials.credentials if credentials else None,
-        tenant_header=tenant_header,
+        return Caller(tenant_id, credential)
+    bearer_key = credentials.credentials if credentials else None
+    credential = _bucket_of("key", bearer_key or "")
+    if bearer_key:
+        runtime.rate_limits.refuse_if_over(credential)
+    tenant_id = await tenants.authenticate(
+        session, bearer_key=bearer_key, tenant_header=tenant_header
     )
+    return Caller(tenant_id, credential)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_tenant(caller: CallerDep, runtime: RuntimeDep) -> TenantId:
+    """The authenticated tenant, once the request has taken its tokens of the rate limits
+    (``KEYBUZZ_RATE_LIMIT_*``): one of its key's (or session's) bucket, one of its tenant's."""
+    await runtime.rate_limits.take(caller.credential, caller.tenant_id)
+    return caller.tenant_id
 
 
 TenantDep = Annotated[TenantId, Depends(get_tenant)]

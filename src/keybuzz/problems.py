@@ -135,6 +135,9 @@ def problem_responses(*errors: type[KeyBuzzError]) -> dict[int | str, dict[str, 
     """The ``responses=`` entry that documents a route's problem answers in OpenAPI."""
     documented: dict[int | str, dict[str, Any]] = {}
     for error in errors:
+        if error.status in documented:  # two problems of one status: both are named
+            documented[error.status]["description"] += f"; or: {error.title}"
+            continue
         documented[error.status] = {
             "model": Problem,
             "description": error.title,

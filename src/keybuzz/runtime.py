@@ -1,8 +1,9 @@
 """Long-lived resources shared by the API, the job worker and CLI commands.
 
 One ``Runtime`` per process: the database engines (the app role's, and the owner's for the
-privileged path), the secret store backend, KeyBuzz's SP-API
-application (its HTTP client and every connection's rate-limit state), and the job queue. The
+privileged path), the secret store backend, KeyBuzz's SP-API application (its HTTP client and
+every connection's rate-limit state), the job queue, and the API's own rate limits (this
+process's leases, on a pool of their own, opened on first use). The
 entry points open it (the API's lifespan, ``keybuzz worker``, a CLI command) and hand each
 service only the parts it uses; the worker hands it to every job.
 """
@@ -23,6 +24,7 @@ from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.config import Settings
 from keybuzz.db import DatabaseUrls, create_engine, create_sessionmaker, database_urls
 from keybuzz.jobs import JobGroup, create_job_app
+from keybuzz.ratelimits.service import RateLimiter
 from keybuzz.secrets import SecretBackend, open_secret_backend
 
 AMAZON_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -43,6 +45,7 @@ class Runtime:
     secrets: SecretBackend
     amazon: SpApiApp
     jobs: procrastinate.App
+    rate_limits: RateLimiter
 
 
 def spapi_config(settings: Settings) -> SpApiConfig:
@@ -95,6 +98,7 @@ async def open_runtime(
         privileged_engine = engine
     secrets = open_secret_backend(settings)
     http = httpx.AsyncClient(timeout=AMAZON_TIMEOUT, follow_redirects=False)
+    rate_limits = RateLimiter(settings, engine_url(engine))
     try:
         yield Runtime(
             settings=settings,
@@ -105,8 +109,10 @@ async def open_runtime(
             secrets=secrets,
             amazon=SpApiApp(http, spapi_config(settings), ConnectionRegistry()),
             jobs=create_job_app(engine_url(engine), jobs),
+            rate_limits=rate_limits,
         )
     finally:
+        await rate_limits.aclose()
         await http.aclose()
         await secrets.aclose()
         for owned in owned_engines:

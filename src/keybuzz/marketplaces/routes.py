@@ -7,16 +7,20 @@ from fastapi.responses import RedirectResponse
 
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
 from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
+from keybuzz.http_limits import AuthenticatedBody, PayloadTooLarge
 from keybuzz.marketplaces import oauth, service
 from keybuzz.marketplaces.oauth import BINDING_COOKIE, CallbackParams, OAuthFailure
 from keybuzz.marketplaces.schemas import ConnectionList, ConnectionRead, OAuthStart, OAuthStarted
 from keybuzz.marketplaces.service import ConnectionFailure, ConnectionNotFound
 from keybuzz.problems import problem_responses
+from keybuzz.ratelimits.service import RateLimited
 from keybuzz.ui import pages
 from keybuzz.ui.i18n import LANGUAGE_COOKIE, language_of
 
-router = APIRouter(prefix="/api/v1/marketplaces", tags=["marketplaces"])
-_AUTH_PROBLEMS = (Unauthenticated, Forbidden)
+router = APIRouter(
+    prefix="/api/v1/marketplaces", tags=["marketplaces"], route_class=AuthenticatedBody
+)
+_AUTH_PROBLEMS = (Unauthenticated, Forbidden, RateLimited)
 _COOKIE_PATH = "/api/v1/marketplaces/amazon/oauth"
 
 
@@ -38,7 +42,7 @@ async def list_connections(
     summary="Start connecting an Amazon seller account (website authorization)",
     description="Call it from the seller's browser (with credentials): the answer sets a "
     "cookie that binds the consent to that browser. Then open `authUrl` in that browser.",
-    responses=problem_responses(InvalidInput, *_AUTH_PROBLEMS),
+    responses=problem_responses(InvalidInput, PayloadTooLarge, *_AUTH_PROBLEMS),
 )
 async def start_oauth(
     session: SessionDep,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 
 from keybuzz.deps import SessionDep, TenantDep
 from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
+from keybuzz.http_limits import AuthenticatedBody, PayloadTooLarge
 from keybuzz.orders import service
 from keybuzz.orders.schemas import (
     OrderEventList,
@@ -20,13 +21,16 @@ from keybuzz.orders.schemas import (
 )
 from keybuzz.orders.service import OrderNotFound, PurgeNotConfirmed
 from keybuzz.problems import problem_responses
+from keybuzz.ratelimits.service import RateLimited
 from keybuzz.schemas import SqlText
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=AuthenticatedBody)
 # Its own router, registered before ``router``: /orders/quarantine is no order id.
-quarantine_router = APIRouter(prefix="/api/v1/orders/quarantine", tags=["orders"])
+quarantine_router = APIRouter(
+    prefix="/api/v1/orders/quarantine", tags=["orders"], route_class=AuthenticatedBody
+)
 
-_AUTH_PROBLEMS = (Unauthenticated, Forbidden)
+_AUTH_PROBLEMS = (Unauthenticated, Forbidden, RateLimited)
 
 
 @router.get(
@@ -82,7 +86,7 @@ async def list_order_events(
     "/{order_id}",
     response_model=OrderRead,
     summary="Change the helpdesk-owned fields of an order (savStatus)",
-    responses=problem_responses(OrderNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(OrderNotFound, PayloadTooLarge, *_AUTH_PROBLEMS),
 )
 async def update_order(
     session: SessionDep, tenant: TenantDep, order_id: uuid.UUID, patch: OrderPatch

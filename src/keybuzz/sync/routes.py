@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from keybuzz.amazon.errors import AmazonQuotaExhausted
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
 from keybuzz.errors import Forbidden, Unauthenticated
+from keybuzz.http_limits import AuthenticatedBody, PayloadTooLarge
 from keybuzz.marketplaces.service import (
     AmazonConnectionFailing,
     AmazonNotConnected,
@@ -15,12 +16,15 @@ from keybuzz.marketplaces.service import (
 from keybuzz.orders.schemas import OrderRead
 from keybuzz.orders.service import OrderNotFound
 from keybuzz.problems import problem_responses
+from keybuzz.ratelimits.service import RateLimited
 from keybuzz.sync import service
 from keybuzz.sync.schemas import BackfillJobList, BackfillJobRead, BackfillRequest
 from keybuzz.sync.service import BackfillAlreadyQueued, BackfillNotFound
 
-router = APIRouter(prefix="/api/v1/orders/backfill", tags=["backfill"])
-_AUTH_PROBLEMS = (Unauthenticated, Forbidden)
+router = APIRouter(
+    prefix="/api/v1/orders/backfill", tags=["backfill"], route_class=AuthenticatedBody
+)
+_AUTH_PROBLEMS = (Unauthenticated, Forbidden, RateLimited)
 
 
 @router.post(
@@ -36,6 +40,7 @@ _AUTH_PROBLEMS = (Unauthenticated, Forbidden)
         AmazonReconnectRequired,
         AmazonConnectionFailing,
         BackfillAlreadyQueued,
+        PayloadTooLarge,
         *_AUTH_PROBLEMS,
     ),
 )
@@ -89,7 +94,7 @@ async def cancel_backfill(
     return await service.cancel_backfill(session, runtime.jobs, tenant, job_id)
 
 
-orders_router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+orders_router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=AuthenticatedBody)
 
 
 @orders_router.post(

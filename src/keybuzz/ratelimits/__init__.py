@@ -1,0 +1,1 @@
+"""Rate limits of the API: token buckets shared through PostgreSQL, served from local leases."""
