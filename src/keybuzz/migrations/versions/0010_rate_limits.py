@@ -31,11 +31,6 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(
-        "COMMENT ON TABLE rate_limit_buckets IS 'API rate limits: one token bucket per API key, "
-        "browser session or tenant (keybuzz.ratelimits); tokens as of updated_at, granted by the "
-        "last take'"
-    )
 
 
 def downgrade() -> None:
