@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from sqlalchemy import DateTime, Enum, MetaData, func, text
+from sqlalchemy import ColumnElement, DateTime, Enum, MetaData, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -215,6 +215,16 @@ async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:
     await session.execute(
         text(f"SELECT set_config('{TENANT_SETTING}', :tenant, true)"), {"tenant": tenant_id}
     )
+
+
+async def bind_tenant_of(session: AsyncSession, lookup: ColumnElement[str]) -> str | None:
+    """Bind the session's transaction to the tenant ``lookup`` names (``None``: none, and
+    nothing bound), in one statement: for a request that learns its tenant from a credential.
+    ``lookup`` calls one of the functions that run with the owner's rights (migration 0009),
+    e.g. ``func.keybuzz_tenant_of_api_key(key_hash)``: until the tenant is bound, the app's role
+    sees no tenant's rows."""
+    tenant = await session.scalar(select(func.set_config(TENANT_SETTING, lookup, True)))
+    return tenant or None
 
 
 @asynccontextmanager
