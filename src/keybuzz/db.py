@@ -161,8 +161,17 @@ class DatabaseUrls:
 def app_role_url(url: str) -> str:
     """The app role on the server and database of ``url``, without a password (trust or peer
     authentication, as the embedded server and a local test server have)."""
-    parsed = make_url(url).set(username=APP_ROLE, password=None)
-    return parsed.render_as_string(hide_password=False)
+    owner = make_url(url)
+    # URL.set() keeps a field given None: the owner's password must not go to another role.
+    app = URL.create(
+        owner.drivername,
+        username=APP_ROLE,
+        host=owner.host,
+        port=owner.port,
+        database=owner.database,
+        query=owner.query,
+    )
+    return app.render_as_string(hide_password=False)
 
 
 def database_urls(settings: Settings, owner_url: str | None = None) -> DatabaseUrls:
