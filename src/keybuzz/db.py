@@ -268,7 +268,9 @@ def cross_tenant(statement: Statement, why: str) -> Statement:
     does not (tests/fixtures/tenant_scoping.py) unless it carries this mark, an SQL comment
     (``/* cross-tenant: <why> */``) that travels with the statement to the server and its logs.
     ``grep -rnE 'cross[-_]tenant'`` lists every exception (calls here, comments in raw SQL),
-    each with its reason.
+    each with its reason. Such a statement sees several tenants only on the privileged path
+    (``Runtime.privileged_sessionmaker``, ``run_in_transaction``): on the app's role, row-level
+    security still shows it the bound tenant's rows alone.
     """
     if not why.strip() or "*/" in why:
         raise ValueError(f"a cross-tenant mark needs a reason without '*/', got {why!r}")
