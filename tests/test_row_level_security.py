@@ -21,9 +21,11 @@ from keybuzz.db import (
     APP_ROLE,
     BIND_TENANT_SQL,
     TENANT_SETTING,
+    DatabaseUrls,
     app_role_url,
     create_engine,
     create_sessionmaker,
+    database_urls,
     libpq_url,
     transaction,
 )
@@ -35,6 +37,7 @@ from tests.factories import TenantCredentials, make_tenant, order_record
 from tests.fixtures.amazon import Deployed
 from tests.fixtures.sessions import sign_in
 from tests.fixtures.sync import backfill, settled_seller
+from tests.fixtures.tenant_scoping import tenant_tables
 
 ORDERS = "/api/v1/orders"
 
@@ -89,7 +92,7 @@ def test_every_tenant_table_has_row_level_security_enabled_and_forced(database_u
         tables = conn.execute(TENANT_TABLES).fetchall()
         unguarded = _unguarded(conn.cursor())
 
-    assert len(tables) >= 10  # api_keys ... tenant_secrets: the catalog was read
+    assert {name for name, *_ in tables} >= tenant_tables()  # every model's, at least
     assert unguarded == []
     assert {owner for *_, owner, _ in tables} != {APP_ROLE}
 
@@ -186,6 +189,24 @@ async def test_the_app_built_by_the_runtime_connects_as_the_app_role(
 
     assert app_user == APP_ROLE
     assert privileged_user == "postgres"
+
+
+def test_production_names_both_roles_and_a_lone_url_is_the_owners(tmp_path: Path) -> None:
+    app = "postgresql://keybuzz_app:app-pw@db.internal:5432/kb"
+    owner = "postgresql://keybuzz_owner:owner-pw@db.internal:5432/kb"
+
+    def settings(**urls: str) -> Settings:
+        return Settings(_env_file=None, data_dir=tmp_path, **urls)  # type: ignore[call-arg]
+
+    both = database_urls(settings(database_url=app, admin_database_url=owner))
+    alone = database_urls(settings(database_url=owner))
+    shown = settings(database_url=app, admin_database_url=owner).masked()
+
+    assert both == DatabaseUrls(app=app, privileged=owner)
+    assert alone == DatabaseUrls(
+        app="postgresql://keybuzz_app@db.internal:5432/kb", privileged=owner
+    )
+    assert shown["admin_database_url"] == "postgresql://keybuzz_owner:********@db.internal:5432/kb"
 
 
 def test_keybuzz_migrate_tells_the_roles_a_database_needs() -> None:

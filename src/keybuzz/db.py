@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from sqlalchemy import DateTime, Enum, MetaData, func, text
+from sqlalchemy import ColumnElement, DateTime, Enum, MetaData, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -161,8 +161,17 @@ class DatabaseUrls:
 def app_role_url(url: str) -> str:
     """The app role on the server and database of ``url``, without a password (trust or peer
     authentication, as the embedded server and a local test server have)."""
-    parsed = make_url(url).set(username=APP_ROLE, password=None)
-    return parsed.render_as_string(hide_password=False)
+    owner = make_url(url)
+    # URL.set() keeps a field given None: the owner's password must not go to another role.
+    app = URL.create(
+        owner.drivername,
+        username=APP_ROLE,
+        host=owner.host,
+        port=owner.port,
+        database=owner.database,
+        query=owner.query,
+    )
+    return app.render_as_string(hide_password=False)
 
 
 def database_urls(settings: Settings, owner_url: str | None = None) -> DatabaseUrls:
@@ -217,6 +226,16 @@ async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:
     )
 
 
+async def bind_tenant_of(session: AsyncSession, lookup: ColumnElement[str]) -> str | None:
+    """Bind the session's transaction to the tenant ``lookup`` names (``None``: none, and
+    nothing bound), in one statement: for a request that learns its tenant from a credential.
+    ``lookup`` calls one of the functions that run with the owner's rights (migration 0009),
+    e.g. ``func.keybuzz_tenant_of_api_key(key_hash)``: until the tenant is bound, the app's role
+    sees no tenant's rows."""
+    tenant = await session.scalar(select(func.set_config(TENANT_SETTING, lookup, True)))
+    return tenant or None
+
+
 @asynccontextmanager
 async def tenant_transaction(
     sessionmaker: async_sessionmaker[AsyncSession], tenant_id: str
@@ -249,7 +268,9 @@ def cross_tenant(statement: Statement, why: str) -> Statement:
     does not (tests/fixtures/tenant_scoping.py) unless it carries this mark, an SQL comment
     (``/* cross-tenant: <why> */``) that travels with the statement to the server and its logs.
     ``grep -rnE 'cross[-_]tenant'`` lists every exception (calls here, comments in raw SQL),
-    each with its reason.
+    each with its reason. Such a statement sees several tenants only on the privileged path
+    (``Runtime.privileged_sessionmaker``, ``run_in_transaction``): on the app's role, row-level
+    security still shows it the bound tenant's rows alone.
     """
     if not why.strip() or "*/" in why:
         raise ValueError(f"a cross-tenant mark needs a reason without '*/', got {why!r}")

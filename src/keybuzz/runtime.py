@@ -91,8 +91,9 @@ async def open_runtime(
         engine = create_engine(urls.app, pool_size=settings.db_pool_size)
         owned_engines.append(engine)
         if privileged_engine is None:
-            # A few cross-tenant units of work at a time (periodic jobs): a small pool.
-            privileged_engine = create_engine(urls.privileged, pool_size=2)
+            # A few cross-tenant units of work (periodic jobs), one at a time, on one connection
+            # opened when first needed: the app role's pool is where the work is.
+            privileged_engine = create_engine(urls.privileged, pool_size=1, max_overflow=1)
             owned_engines.append(privileged_engine)
     if privileged_engine is None:
         privileged_engine = engine

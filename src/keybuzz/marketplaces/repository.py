@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.db import TENANT_SETTING, cross_tenant
+from keybuzz.db import bind_tenant_of, cross_tenant
 from keybuzz.marketplaces.models import ConnectionStatus, MarketplaceConnection, OAuthState
 from keybuzz.tenants.models import TenantId
 
@@ -104,9 +104,8 @@ async def bind_tenant_of_state(session: AsyncSession, state_hash: str) -> Tenant
     """The tenant a consent state was issued to, the transaction bound to it: Amazon's redirect
     to the OAuth callback carries no tenant; the state, which only the tenant's browser holds,
     names it. Read by a function running with the owner's rights (migration 0009)."""
-    lookup = func.keybuzz_tenant_of_oauth_state(state_hash)
-    tenant = await session.scalar(select(func.set_config(TENANT_SETTING, lookup, True)))
-    return TenantId(tenant) if tenant else None
+    tenant = await bind_tenant_of(session, func.keybuzz_tenant_of_oauth_state(state_hash))
+    return None if tenant is None else TenantId(tenant)
 
 
 async def consume_state(

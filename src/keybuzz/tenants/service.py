@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.db import TENANT_SETTING
+from keybuzz.db import bind_tenant_of
 from keybuzz.errors import (
     BadRequest,
     Conflict,
@@ -145,10 +145,11 @@ async def authenticate(
     session: AsyncSession, *, bearer_key: str | None, tenant_header: str | None
 ) -> TenantId:
     """The tenant a request may act for: its key must be valid and belong to ``tenant_header``.
-    The transaction is bound to the key's tenant in the same statement (row-level security)."""
+    The statement that finds the key's tenant binds the transaction to it (row-level security):
+    no round trip more than the key's lookup."""
     if not bearer_key:
         raise Unauthenticated("Send `Authorization: Bearer <API key>`.")
-    key_tenant = await _bind_tenant_of(session, "keybuzz_tenant_of_api_key", bearer_key)
+    key_tenant = await _bind_tenant_of_key(session, bearer_key)
     if key_tenant is None:
         raise Unauthenticated("The API key is unknown or revoked.")
     if not tenant_header:
@@ -163,7 +164,7 @@ async def authenticate(
 
 async def sign_in(session: AsyncSession, raw_key: str, lifetime: dt.timedelta) -> SignedIn:
     """Exchange a valid API key for a browser session of its tenant, tied to that key."""
-    key_tenant = await _bind_tenant_of(session, "keybuzz_tenant_of_api_key", raw_key)
+    key_tenant = await _bind_tenant_of_key(session, raw_key)
     key = None
     if key_tenant is not None:
         key = await session.scalar(
@@ -197,17 +198,15 @@ async def sign_in(session: AsyncSession, raw_key: str, lifetime: dt.timedelta) -
 async def tenant_of_session(session: AsyncSession, session_token: str) -> TenantId | None:
     """The tenant of a live browser session (not expired, its API key not revoked), the
     transaction bound to it."""
-    return await _bind_tenant_of(session, "keybuzz_tenant_of_browser_session", session_token)
+    lookup = func.keybuzz_tenant_of_browser_session(hash_api_key(session_token))
+    tenant = await bind_tenant_of(session, lookup)
+    return None if tenant is None else TenantId(tenant)
 
 
-async def _bind_tenant_of(session: AsyncSession, function: str, secret: str) -> TenantId | None:
-    """The tenant a credential belongs to, the transaction bound to it (``keybuzz.db.
-    bind_tenant``), in one statement. Until it is bound the request sees no tenant's rows: the
-    lookup is a function running with the owner's rights (migration 0009), the one privileged
-    read a request makes, answering only whose credential this is."""
-    lookup = getattr(func, function)(hash_api_key(secret))
-    tenant = await session.scalar(select(func.set_config(TENANT_SETTING, lookup, True)))
-    return TenantId(tenant) if tenant else None
+async def _bind_tenant_of_key(session: AsyncSession, raw_key: str) -> TenantId | None:
+    """The tenant of a valid (unrevoked) API key, the transaction bound to it."""
+    tenant = await bind_tenant_of(session, func.keybuzz_tenant_of_api_key(hash_api_key(raw_key)))
+    return None if tenant is None else TenantId(tenant)
 
 
 async def sign_out(session: AsyncSession, tenant_id: TenantId, session_token: str) -> None:
