@@ -99,6 +99,15 @@ class Forbidden(KeyBuzzError):
     title = "Forbidden"
 
 
+class InvalidRequest(KeyBuzzError):
+    """The request does not match the API's description (FastAPI's validation): ``errors``
+    names each field."""
+
+    status = 422
+    code = "validation_error"
+    title = "Invalid request"
+
+
 class NotFound(KeyBuzzError):
     status = 404
     code = "not_found"
@@ -111,7 +120,28 @@ class Conflict(KeyBuzzError):
     title = "Conflict"
 
 
+class PayloadTooLarge(KeyBuzzError):
+    """A request body over ``KEYBUZZ_MAX_BODY_BYTES``, refused before it is read."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class RateLimited(KeyBuzzError):
+    """Too many requests of one API key or tenant; ``Retry-After`` says when to come back."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
 class ServiceUnavailable(KeyBuzzError):
     status = 503
     code = "service_unavailable"
     title = "Service unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    title = "Database unavailable"

@@ -6,17 +6,17 @@ from fastapi import APIRouter, Cookie, Query, Response
 from fastapi.responses import RedirectResponse
 
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
-from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
+from keybuzz.errors import InvalidInput
 from keybuzz.marketplaces import oauth, service
 from keybuzz.marketplaces.oauth import BINDING_COOKIE, CallbackParams, OAuthFailure
 from keybuzz.marketplaces.schemas import ConnectionList, ConnectionRead, OAuthStart, OAuthStarted
 from keybuzz.marketplaces.service import ConnectionFailure, ConnectionNotFound
 from keybuzz.problems import problem_responses
+from keybuzz.secrets.store import SecretStoreUnavailable
 from keybuzz.ui import pages
 from keybuzz.ui.i18n import LANGUAGE_COOKIE, language_of
 
 router = APIRouter(prefix="/api/v1/marketplaces", tags=["marketplaces"])
-_AUTH_PROBLEMS = (Unauthenticated, Forbidden)
 _COOKIE_PATH = "/api/v1/marketplaces/amazon/oauth"
 
 
@@ -24,7 +24,7 @@ _COOKIE_PATH = "/api/v1/marketplaces/amazon/oauth"
     "",
     response_model=ConnectionList,
     summary="The tenant's marketplace connections, with what to do when one needs action",
-    responses=problem_responses(*_AUTH_PROBLEMS),
+    responses=problem_responses(SecretStoreUnavailable),
 )
 async def list_connections(
     session: SessionDep, store: SecretStoreDep, tenant: TenantDep
@@ -38,7 +38,7 @@ async def list_connections(
     summary="Start connecting an Amazon seller account (website authorization)",
     description="Call it from the seller's browser (with credentials): the answer sets a "
     "cookie that binds the consent to that browser. Then open `authUrl` in that browser.",
-    responses=problem_responses(InvalidInput, *_AUTH_PROBLEMS),
+    responses=problem_responses(InvalidInput),
 )
 async def start_oauth(
     session: SessionDep,
@@ -67,7 +67,9 @@ async def start_oauth(
     summary="Where Amazon sends the seller's browser back (public)",
     response_class=RedirectResponse,
     status_code=303,
-    responses={400: {"description": "An HTML page explaining what went wrong"}},
+    # A page of the seller's browser, not an API: it answers a redirect or an HTML page saying
+    # what went wrong (docs/connections.md), like the Orders page's own routes.
+    include_in_schema=False,
 )
 async def oauth_callback(
     session: SessionDep,
@@ -100,7 +102,7 @@ async def oauth_callback(
     "/amazon/check",
     response_model=ConnectionRead,
     summary="Verify the Amazon connection now (secret, token, marketplaces)",
-    responses=problem_responses(ConnectionNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(ConnectionNotFound, SecretStoreUnavailable),
 )
 async def check_connection(
     session: SessionDep, runtime: RuntimeDep, store: SecretStoreDep, tenant: TenantDep
@@ -112,7 +114,7 @@ async def check_connection(
     "/amazon",
     response_model=ConnectionRead,
     summary="Disconnect Amazon: forget the authorization, keep the orders",
-    responses=problem_responses(ConnectionNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(ConnectionNotFound, SecretStoreUnavailable),
 )
 async def disconnect(
     session: SessionDep, runtime: RuntimeDep, store: SecretStoreDep, tenant: TenantDep
