@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -215,16 +214,12 @@ def openapi_with_problems(
     authenticated operation's requirements are ``security(method)``: which schemes go
     together, which FastAPI cannot tell."""
     authentication = tuple(authentication)
+    generate = app.openapi  # FastAPI's, which keeps what it made in app.openapi_schema
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
+        schema = generate()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
@@ -236,7 +231,6 @@ def openapi_with_problems(
                 if operation.get("security"):
                     operation["security"] = security(method)
                 _document_problems(path, operation, authentication)
-        app.openapi_schema = schema
         return schema
 
     return openapi
