@@ -78,7 +78,7 @@ class OrderListParams(Schema):
     sav_status: list[SavStatus] = Field(default_factory=list)
     sla_status: list[SlaStatus] = Field(default_factory=list)
     date_from: DateTimeParam | None = Field(
-        default=None, alias="from", description="Order date ≥ this instant."
+        default=None, alias="from", description="Order date ≥ this instant; not after `to`."
     )
     date_to: DateTimeParam | None = Field(
         default=None, alias="to", description="Order date < this instant."
