@@ -10,12 +10,13 @@ from fastapi import FastAPI
 from keybuzz import __version__, health
 from keybuzz.config import Settings, get_settings
 from keybuzz.db import database_urls
+from keybuzz.deps import AUTH_PROBLEMS, security_requirements
 from keybuzz.http_headers import ApiHeaders
 from keybuzz.http_limits import RequestLimits
 from keybuzz.marketplaces.routes import router as marketplaces_router
 from keybuzz.orders.routes import quarantine_router
 from keybuzz.orders.routes import router as orders_router
-from keybuzz.problems import register_error_handlers
+from keybuzz.problems import openapi_with_problems, register_error_handlers
 from keybuzz.runtime import Runtime, open_runtime
 from keybuzz.sync.routes import orders_router as order_refresh_router
 from keybuzz.sync.routes import router as backfill_router
@@ -70,4 +71,7 @@ def create_app(
     app.include_router(orders_router)
     app.include_router(order_refresh_router)
     app.include_router(pages_router)
+    app.openapi = openapi_with_problems(  # type: ignore[method-assign]
+        app, authentication=AUTH_PROBLEMS, security=security_requirements
+    )
     return app

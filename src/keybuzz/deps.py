@@ -16,6 +16,7 @@ from fastapi.security import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import transaction
+from keybuzz.errors import KeyBuzzError, Unauthenticated
 from keybuzz.marketplaces.service import ConnectionFailure, record_failure_apart
 from keybuzz.runtime import Runtime
 from keybuzz.secrets import SecretStore
@@ -145,3 +146,24 @@ async def get_tenant(caller: CallerDep, runtime: RuntimeDep) -> TenantId:
 
 
 TenantDep = Annotated[TenantId, Depends(get_tenant)]
+AUTH_PROBLEMS: tuple[type[KeyBuzzError], ...] = (
+    tenants.AmbiguousTenant,
+    Unauthenticated,
+    tenants.TenantMismatch,
+    tenants.CsrfTokenInvalid,
+)
+"""What ``get_tenant`` may answer: every authenticated operation documents them
+(``keybuzz.problems.openapi_with_problems``)."""
+
+
+def security_requirements(method: str) -> list[dict[str, list[str]]]:
+    """How ``get_tenant`` authenticates, as OpenAPI states it: the API key *and* its tenant, or
+    the Orders page's session (with its CSRF token on changes). FastAPI would list each of its
+    four schemes as enough on its own."""
+    browser = [_session_cookie.scheme_name]
+    if method.upper() not in SAFE_METHODS:
+        browser.append(_csrf_header.scheme_name)
+    return [
+        {_bearer.scheme_name: [], _tenant_header.scheme_name: []},
+        {name: [] for name in browser},
+    ]

@@ -6,6 +6,7 @@ Free of any web framework, so that adapters (the Amazon client, the secret store
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
@@ -99,6 +100,15 @@ class Forbidden(KeyBuzzError):
     title = "Forbidden"
 
 
+class InvalidRequest(KeyBuzzError):
+    """The request does not match the API's description (FastAPI's validation): ``errors``
+    names each field."""
+
+    status = 422
+    code = "validation_error"
+    title = "Invalid request"
+
+
 class NotFound(KeyBuzzError):
     status = 404
     code = "not_found"
@@ -111,7 +121,35 @@ class Conflict(KeyBuzzError):
     title = "Conflict"
 
 
+class PayloadTooLarge(KeyBuzzError):
+    """A request body over ``KEYBUZZ_MAX_BODY_BYTES``, refused before it is read."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class RateLimited(KeyBuzzError):
+    """Too many requests of one API key or tenant; ``Retry-After`` says when to come back."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after: float, detail: str | None = None) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            detail or f"Too many requests; retry in {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
 class ServiceUnavailable(KeyBuzzError):
     status = 503
     code = "service_unavailable"
     title = "Service unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    title = "Database unavailable"

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from keybuzz.deps import RuntimeDep
-from keybuzz.errors import ServiceUnavailable
+from keybuzz.errors import DatabaseUnavailable
 from keybuzz.problems import problem_responses
 from keybuzz.schemas import Schema
 
@@ -18,11 +18,6 @@ READINESS_TIMEOUT_SECONDS = 2.0
 
 class HealthStatus(Schema):
     status: str
-
-
-class DatabaseUnavailable(ServiceUnavailable):
-    code = "database_unavailable"
-    title = "Database unavailable"
 
 
 @router.get("/healthz", response_model=HealthStatus)

@@ -26,15 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keybuzz.config import Settings
 from keybuzz.deps import CallerDep
-from keybuzz.errors import KeyBuzzError
+from keybuzz.errors import KeyBuzzError, PayloadTooLarge, RateLimited
 from keybuzz.problems import problem_response
-from keybuzz.ratelimits.service import AddressLimits, RateLimited, anonymous_limit
-
-
-class PayloadTooLarge(KeyBuzzError):
-    status = 413
-    code = "payload_too_large"
-    title = "Request body too large"
+from keybuzz.ratelimits.service import AddressLimits, anonymous_limit
 
 
 class _BodyTooLarge(Exception):

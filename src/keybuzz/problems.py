@@ -7,7 +7,9 @@ tells the client nothing more.
 
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -16,14 +18,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from keybuzz.errors import (
     PROBLEM_TYPE_BASE,
     BadRequest,
+    DatabaseUnavailable,
     FieldProblem,
+    InvalidRequest,
     KeyBuzzError,
+    PayloadTooLarge,
     Problem,
-    ServiceUnavailable,
+    RateLimited,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,16 +63,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     names = ", ".join(dict.fromkeys(error.field for error in errors))
-    problem = Problem(
-        type=PROBLEM_TYPE_BASE + "validation_error",
-        title="Invalid request",
-        status=422,
-        detail=f"Invalid value for: {names}",
-        code="validation_error",
-        instance=request.url.path,
-        errors=errors,
-    )
-    return problem_response(problem)
+    problem = InvalidRequest(f"Invalid value for: {names}", errors=errors)
+    return problem_response(problem.to_problem(request.url.path))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -82,15 +80,33 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         code=code,
         instance=request.url.path,
     )
-    return problem_response(problem, dict(exc.headers) if exc.headers else None)
+    headers = dict(exc.headers) if exc.headers else {}
+    if status is HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(problem, headers or None)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to. Starlette names only those of the first route that
+    matched the path, and a path served by several routes (GET and PATCH of one order) has
+    one route per method: each method is tried on every route instead."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    )
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     logger.warning("database unavailable: %s", type(exc).__name__)
-    error = ServiceUnavailable("The database is unreachable; retry in a few seconds.")
-    problem = error.to_problem(request.url.path)
-    problem = problem.model_copy(update={"code": "database_unavailable"})
-    return problem_response(problem, {"Retry-After": "5"})
+    error = DatabaseUnavailable("The database is unreachable; retry in a few seconds.")
+    return problem_response(error.to_problem(request.url.path), {"Retry-After": "5"})
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -131,16 +147,109 @@ async def _refused_data(request: Request, exc: DataError) -> JSONResponse:
     return problem_response(error.to_problem(request.url.path))
 
 
-def problem_responses(*errors: type[KeyBuzzError]) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` entry that documents a route's problem answers in OpenAPI."""
-    documented: dict[int | str, dict[str, Any]] = {}
-    for error in errors:
-        if error.status in documented:  # two problems of one status: both are named
-            documented[error.status]["description"] += f"; or: {error.title}"
-            continue
-        documented[error.status] = {
-            "model": Problem,
-            "description": error.title,
-            "content": {PROBLEM_JSON: {}},
+PROBLEM_SCHEMA = "#/components/schemas/Problem"
+API_PREFIX = "/api/"
+API_PROBLEMS: tuple[type[KeyBuzzError], ...] = (
+    BadRequest,
+    InvalidRequest,
+    RateLimited,
+    DatabaseUnavailable,
+)
+"""What every ``/api/`` operation may answer, whatever it does: a value PostgreSQL refuses, a
+request its description refuses, too many requests, the database down."""
+BODY_PROBLEMS: tuple[type[KeyBuzzError], ...] = (PayloadTooLarge,)
+"""What every ``/api/`` operation that takes a body may also answer."""
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "`Bearer`: send the tenant's API key.",
+            "schema": {"type": "string"},
         }
-    return documented
+    },
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+
+
+def problem_responses(*errors: type[KeyBuzzError]) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry that documents a route's problem answers in OpenAPI: one
+    response per status, as ``application/problem+json``, naming every ``code`` it may carry."""
+    documented: dict[str, dict[str, Any]] = {}
+    for error in errors:
+        _add_problem(documented, error)
+    return {int(status): response for status, response in documented.items()}
+
+
+def _add_problem(responses: dict[str, dict[str, Any]], error: type[KeyBuzzError]) -> None:
+    key = str(error.status)
+    line = f"`{error.code}`: {error.title}."
+    response = responses.get(key)
+    if response is None or PROBLEM_JSON not in response.get("content", {}):
+        response = responses[key] = {
+            "description": line,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA}}},
+        }
+        if error.status in _HEADERS:
+            response["headers"] = copy.deepcopy(_HEADERS[error.status])
+    elif line not in response["description"]:
+        response["description"] += f" {line}"
+
+
+def openapi_with_problems(
+    app: FastAPI,
+    *,
+    authentication: Iterable[type[KeyBuzzError]],
+    security: Callable[[str], list[dict[str, list[str]]]],
+) -> Callable[[], dict[str, Any]]:
+    """The app's ``openapi()``: FastAPI's description, with the problems that any ``/api/``
+    operation may answer documented on each of them, once, here (``API_PROBLEMS``, then
+    ``authentication``'s on operations that need a key, ``BODY_PROBLEMS`` on those that take
+    a body), and every problem as ``application/problem+json``, FastAPI's 422 included. An
+    authenticated operation's requirements are ``security(method)``: which schemes go
+    together, which FastAPI cannot tell."""
+    authentication = tuple(authentication)
+    generate = app.openapi  # FastAPI's, which keeps what it made in app.openapi_schema
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if operation.get("security"):
+                    operation["security"] = security(method)
+                _document_problems(path, operation, authentication)
+        return schema
+
+    return openapi
+
+
+def _document_problems(
+    path: str, operation: dict[str, Any], authentication: tuple[type[KeyBuzzError], ...]
+) -> None:
+    responses: dict[str, dict[str, Any]] = operation["responses"]
+    problems: list[type[KeyBuzzError]] = []
+    validation = responses.get("422")
+    if validation is not None and PROBLEM_JSON not in validation.get("content", {}):
+        del responses["422"]  # FastAPI's own, as application/json: ours is a problem
+        problems.append(InvalidRequest)
+    if path.startswith(API_PREFIX):
+        problems += API_PROBLEMS
+        if operation.get("security"):
+            problems += authentication
+        if "requestBody" in operation:
+            problems += BODY_PROBLEMS
+    for error in problems:
+        _add_problem(responses, error)

@@ -6,10 +6,12 @@ with a ``Z`` suffix; database sessions run in UTC, so every datetime read back i
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 UtcDateTime = AwareDatetime
@@ -22,8 +24,26 @@ def _without_nul(value: str) -> str:
     return value
 
 
-SqlText = Annotated[str, AfterValidator(_without_nul)]
-"""Text a request sends that reaches PostgreSQL, which stores no NUL character."""
+WITHOUT_NUL = "^[^\\x00]*$"
+SqlText = Annotated[
+    str, AfterValidator(_without_nul), Field(json_schema_extra={"pattern": WITHOUT_NUL})
+]
+"""Text a request sends that reaches PostgreSQL, which stores no NUL character: the schema says
+so (``pattern``), and a NUL is a 422 naming the field."""
+
+
+_ISO_8601_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_8601_START.match(value):
+        raise ValueError("an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z")
+    return value
+
+
+DateTimeParam = Annotated[dt.datetime, BeforeValidator(_iso_8601)]
+"""A date-time a request sends, as its schema says (``format: date-time``): Pydantic alone would
+also read a number, e.g. ``0.5``, as seconds since 1970."""
 
 
 class Schema(BaseModel):

@@ -377,13 +377,14 @@ async def test_a_nul_character_in_the_purged_marketplace_is_refused(
     assert response.headers["content-type"] == PROBLEM
 
 
-async def test_invalid_order_id_is_a_problem(
+async def test_an_id_that_is_no_uuid_names_no_order(
     client: httpx.AsyncClient, tenant: TenantCredentials
 ) -> None:
     response = await client.get("/api/v1/orders/42", headers=tenant.headers)
 
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "order_id"
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == "not_found"
 
 
 async def test_purge_needs_confirmation_then_deletes_one_marketplace(
@@ -394,6 +395,11 @@ async def test_purge_needs_confirmation_then_deletes_one_marketplace(
     await _store(session, tenant, *amazon, other)
 
     unconfirmed = await client.delete(
+        "/api/v1/orders",
+        params={"marketplace": "amazon", "confirm": "false"},
+        headers=tenant.headers,
+    )
+    without_confirm = await client.delete(
         "/api/v1/orders", params={"marketplace": "amazon"}, headers=tenant.headers
     )
     confirmed = await client.delete(
@@ -403,7 +409,10 @@ async def test_purge_needs_confirmation_then_deletes_one_marketplace(
     )
 
     assert unconfirmed.status_code == 400
+    assert unconfirmed.json()["code"] == "purge_not_confirmed"
     assert "3 amazon orders" in unconfirmed.json()["detail"]
+    assert without_confirm.status_code == 422
+    assert [error["field"] for error in without_confirm.json()["errors"]] == ["confirm"]
     assert confirmed.json() == {"deletedOrders": 3, "marketplace": "amazon"}
     assert _refs(await _list(client, tenant)) == [other.external_order_id]
 

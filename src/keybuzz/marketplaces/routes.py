@@ -6,21 +6,20 @@ from fastapi import APIRouter, Cookie, Query, Response
 from fastapi.responses import RedirectResponse
 
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
-from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
-from keybuzz.http_limits import AuthenticatedBody, PayloadTooLarge
+from keybuzz.errors import InvalidInput
+from keybuzz.http_limits import AuthenticatedBody
 from keybuzz.marketplaces import oauth, service
 from keybuzz.marketplaces.oauth import BINDING_COOKIE, CallbackParams, OAuthFailure
 from keybuzz.marketplaces.schemas import ConnectionList, ConnectionRead, OAuthStart, OAuthStarted
 from keybuzz.marketplaces.service import ConnectionFailure, ConnectionNotFound
 from keybuzz.problems import problem_responses
-from keybuzz.ratelimits.service import RateLimited
+from keybuzz.secrets.store import SecretStoreUnavailable
 from keybuzz.ui import pages
 from keybuzz.ui.i18n import LANGUAGE_COOKIE, language_of
 
 router = APIRouter(
     prefix="/api/v1/marketplaces", tags=["marketplaces"], route_class=AuthenticatedBody
 )
-_AUTH_PROBLEMS = (Unauthenticated, Forbidden, RateLimited)
 _COOKIE_PATH = "/api/v1/marketplaces/amazon/oauth"
 
 
@@ -28,7 +27,7 @@ _COOKIE_PATH = "/api/v1/marketplaces/amazon/oauth"
     "",
     response_model=ConnectionList,
     summary="The tenant's marketplace connections, with what to do when one needs action",
-    responses=problem_responses(*_AUTH_PROBLEMS),
+    responses=problem_responses(SecretStoreUnavailable),
 )
 async def list_connections(
     session: SessionDep, store: SecretStoreDep, tenant: TenantDep
@@ -42,7 +41,7 @@ async def list_connections(
     summary="Start connecting an Amazon seller account (website authorization)",
     description="Call it from the seller's browser (with credentials): the answer sets a "
     "cookie that binds the consent to that browser. Then open `authUrl` in that browser.",
-    responses=problem_responses(InvalidInput, PayloadTooLarge, *_AUTH_PROBLEMS),
+    responses=problem_responses(InvalidInput),
 )
 async def start_oauth(
     session: SessionDep,
@@ -71,7 +70,9 @@ async def start_oauth(
     summary="Where Amazon sends the seller's browser back (public)",
     response_class=RedirectResponse,
     status_code=303,
-    responses={400: {"description": "An HTML page explaining what went wrong"}},
+    # A page of the seller's browser, not an API: it answers a redirect or an HTML page saying
+    # what went wrong (docs/connections.md), like the Orders page's own routes.
+    include_in_schema=False,
 )
 async def oauth_callback(
     session: SessionDep,
@@ -104,7 +105,7 @@ async def oauth_callback(
     "/amazon/check",
     response_model=ConnectionRead,
     summary="Verify the Amazon connection now (secret, token, marketplaces)",
-    responses=problem_responses(ConnectionNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(ConnectionNotFound, SecretStoreUnavailable),
 )
 async def check_connection(
     session: SessionDep, runtime: RuntimeDep, store: SecretStoreDep, tenant: TenantDep
@@ -116,7 +117,7 @@ async def check_connection(
     "/amazon",
     response_model=ConnectionRead,
     summary="Disconnect Amazon: forget the authorization, keep the orders",
-    responses=problem_responses(ConnectionNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(ConnectionNotFound, SecretStoreUnavailable),
 )
 async def disconnect(
     session: SessionDep, runtime: RuntimeDep, store: SecretStoreDep, tenant: TenantDep

@@ -1,15 +1,54 @@
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ConfigDict, Field
 
+from keybuzz.amazon.regions import MARKETPLACES, Region
 from keybuzz.marketplaces.models import ConnectionStatus
 from keybuzz.schemas import Schema, UtcDateTime
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{letter.upper()}{letter.lower()}]" for letter in word)
+
+
+def _region_pattern(*regions: Region) -> str:
+    return "^(" + "|".join(_any_case(region.value) for region in regions) + ")$"
+
+
+def _one_region(region: Region) -> dict[str, Any]:
+    """A marketplace of ``region``, and the region, if given, its own."""
+    ids = sorted(m.id for m in MARKETPLACES.values() if m.region is region)
+    return {
+        "required": ["marketplaceId"],
+        "properties": {
+            "marketplaceId": {"enum": ids},
+            "region": {"anyOf": [{"type": "null"}, {"pattern": _region_pattern(region)}]},
+        },
+    }
+
+
+_REGION_OR_MARKETPLACE: dict[str, Any] = {
+    "anyOf": [
+        *(_one_region(region) for region in Region),
+        {
+            "required": ["region"],
+            "properties": {
+                "region": {"type": "string", "pattern": _region_pattern(*Region)},
+                "marketplaceId": {"type": "null"},
+            },
+        },
+    ]
+}
+"""What ``oauth.start`` takes, stated for OpenAPI: a region (any case), or a marketplace
+with, if given, its own region."""
 
 
 class OAuthStart(Schema):
     """Which Amazon region to authorize: give the region, or one marketplace of it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_REGION_OR_MARKETPLACE)
 
     region: str | None = Field(default=None, description="`NA`, `EU` or `FE`.")
     marketplace_id: str | None = Field(

@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from keybuzz.deps import SessionDep, TenantDep
-from keybuzz.errors import Forbidden, InvalidInput, Unauthenticated
-from keybuzz.http_limits import AuthenticatedBody, PayloadTooLarge
+from keybuzz.errors import InvalidInput
+from keybuzz.http_limits import AuthenticatedBody
 from keybuzz.orders import service
 from keybuzz.orders.schemas import (
     OrderEventList,
@@ -21,7 +21,6 @@ from keybuzz.orders.schemas import (
 )
 from keybuzz.orders.service import OrderNotFound, PurgeNotConfirmed
 from keybuzz.problems import problem_responses
-from keybuzz.ratelimits.service import RateLimited
 from keybuzz.schemas import SqlText
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=AuthenticatedBody)
@@ -30,14 +29,12 @@ quarantine_router = APIRouter(
     prefix="/api/v1/orders/quarantine", tags=["orders"], route_class=AuthenticatedBody
 )
 
-_AUTH_PROBLEMS = (Unauthenticated, Forbidden, RateLimited)
-
 
 @router.get(
     "",
     response_model=OrderPage,
     summary="List and search the tenant's orders",
-    responses=problem_responses(InvalidInput, *_AUTH_PROBLEMS),
+    responses=problem_responses(InvalidInput),
 )
 async def list_orders(
     session: SessionDep, tenant: TenantDep, params: Annotated[OrderListParams, Query()]
@@ -49,32 +46,39 @@ async def list_orders(
     "",
     response_model=PurgeResult,
     summary="Delete the tenant's orders (all, or one marketplace's)",
-    responses=problem_responses(PurgeNotConfirmed, *_AUTH_PROBLEMS),
+    responses=problem_responses(PurgeNotConfirmed),
 )
 async def purge_orders(
     session: SessionDep,
     tenant: TenantDep,
+    confirm: Annotated[
+        bool,
+        Query(
+            description="Must be true: the deletion is final. False: 400 "
+            "`purge_not_confirmed` saying how many orders it would delete.",
+            json_schema_extra={"enum": [True]},
+        ),
+    ],
     marketplace: Annotated[SqlText | None, Query(max_length=32)] = None,
-    confirm: Annotated[bool, Query(description="Must be true: the deletion is final.")] = False,
 ) -> PurgeResult:
     return await service.purge_orders(session, tenant, marketplace=marketplace, confirm=confirm)
 
 
 @router.get(
-    "/{order_id}",
+    "/{order_id:uuid}",
     response_model=OrderRead,
     summary="One order with its items",
-    responses=problem_responses(OrderNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(OrderNotFound),
 )
 async def get_order(session: SessionDep, tenant: TenantDep, order_id: uuid.UUID) -> OrderRead:
     return await service.get_order(session, tenant, order_id)
 
 
 @router.get(
-    "/{order_id}/events",
+    "/{order_id:uuid}/events",
     response_model=OrderEventList,
     summary="An order's timeline: every change of its statuses and tracking code, oldest first",
-    responses=problem_responses(OrderNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(OrderNotFound),
 )
 async def list_order_events(
     session: SessionDep, tenant: TenantDep, order_id: uuid.UUID
@@ -83,10 +87,10 @@ async def list_order_events(
 
 
 @router.patch(
-    "/{order_id}",
+    "/{order_id:uuid}",
     response_model=OrderRead,
     summary="Change the helpdesk-owned fields of an order (savStatus)",
-    responses=problem_responses(OrderNotFound, PayloadTooLarge, *_AUTH_PROBLEMS),
+    responses=problem_responses(OrderNotFound),
 )
 async def update_order(
     session: SessionDep, tenant: TenantDep, order_id: uuid.UUID, patch: OrderPatch
@@ -98,7 +102,7 @@ async def update_order(
     "",
     response_model=QuarantinePage,
     summary="Orders the marketplace sent that could not be stored, newest first",
-    responses=problem_responses(InvalidInput, *_AUTH_PROBLEMS),
+    responses=problem_responses(InvalidInput),
 )
 async def list_quarantine(
     session: SessionDep, tenant: TenantDep, params: Annotated[QuarantineListParams, Query()]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any, Literal
 
@@ -8,9 +7,11 @@ from pydantic import ConfigDict, Field
 
 from keybuzz.orders.models import EventField, EventSource
 from keybuzz.orders.records import DeliveryStatus, OrderStatus, SavStatus, SlaStatus
-from keybuzz.schemas import Money, Schema, SqlText, UtcDateTime
+from keybuzz.schemas import DateTimeParam, Money, Schema, SqlText, UtcDateTime
 
 SortName = Literal["-orderDate", "orderDate", "-updatedAt", "updatedAt"]
+SEARCH_PATTERN = "^ *[^ ][\\s\\S]+[^ ] *$"
+"""At least 3 characters once the spaces around them are left out (``service.build_query``)."""
 
 
 class OrderItemRead(Schema):
@@ -76,15 +77,16 @@ class OrderListParams(Schema):
     delivery_status: list[DeliveryStatus] = Field(default_factory=list)
     sav_status: list[SavStatus] = Field(default_factory=list)
     sla_status: list[SlaStatus] = Field(default_factory=list)
-    date_from: dt.datetime | None = Field(
-        default=None, alias="from", description="Order date ≥ this instant."
+    date_from: DateTimeParam | None = Field(
+        default=None, alias="from", description="Order date ≥ this instant; not after `to`."
     )
-    date_to: dt.datetime | None = Field(
+    date_to: DateTimeParam | None = Field(
         default=None, alias="to", description="Order date < this instant."
     )
     q: SqlText | None = Field(
         default=None,
         max_length=200,
+        json_schema_extra={"pattern": SEARCH_PATTERN},
         description="Order ref, external id, buyer name or email (contains), or SKU (prefix).",
     )
     sort: SortName = Field(default="-orderDate", description="Newest first by default.")

@@ -79,7 +79,7 @@ def build_query(params: OrderListParams) -> OrderQuery:
             raise InvalidInput(name, "give a time zone, e.g. 2026-01-31T00:00:00Z")
     if date_from is not None and date_to is not None and date_from > date_to:
         raise InvalidInput("from", "must not be after `to`")
-    search = params.q.strip() if params.q is not None else None
+    search = params.q.strip(" ") if params.q is not None else None
     if search is not None and len(search) < MIN_SEARCH_LENGTH:
         raise InvalidInput("q", f"search at least {MIN_SEARCH_LENGTH} characters")
     return OrderQuery(

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keybuzz.config import Settings
 from keybuzz.db import create_engine
-from keybuzz.errors import KeyBuzzError
+from keybuzz.errors import RateLimited
 from keybuzz.ratelimits.repository import take_tokens
 
 Clock = Callable[[], float]
@@ -35,19 +35,6 @@ POOL_SIZE = 2
 FORGET_AFTER_SECONDS = 300.0
 """A local lease untouched this long may be dropped (with what it held) once there are many."""
 MANY = 10_000
-
-
-class RateLimited(KeyBuzzError):
-    status = 429
-    code = "rate_limited"
-    title = "Too many requests"
-
-    def __init__(self, retry_after: float, detail: str | None = None) -> None:
-        seconds = max(1, math.ceil(retry_after))
-        super().__init__(
-            detail or f"Too many requests; retry in {seconds} s.",
-            headers={"Retry-After": str(seconds)},
-        )
 
 
 @dataclass(frozen=True)

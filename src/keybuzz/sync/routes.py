@@ -6,8 +6,7 @@ from fastapi import APIRouter, Response
 
 from keybuzz.amazon.errors import AmazonQuotaExhausted
 from keybuzz.deps import RuntimeDep, SecretStoreDep, SessionDep, TenantDep
-from keybuzz.errors import Forbidden, Unauthenticated
-from keybuzz.http_limits import AuthenticatedBody, PayloadTooLarge
+from keybuzz.http_limits import AuthenticatedBody
 from keybuzz.marketplaces.service import (
     AmazonConnectionFailing,
     AmazonNotConnected,
@@ -16,7 +15,7 @@ from keybuzz.marketplaces.service import (
 from keybuzz.orders.schemas import OrderRead
 from keybuzz.orders.service import OrderNotFound
 from keybuzz.problems import problem_responses
-from keybuzz.ratelimits.service import RateLimited
+from keybuzz.secrets.store import SecretStoreUnavailable
 from keybuzz.sync import service
 from keybuzz.sync.schemas import BackfillJobList, BackfillJobRead, BackfillRequest
 from keybuzz.sync.service import BackfillAlreadyQueued, BackfillNotFound
@@ -24,7 +23,6 @@ from keybuzz.sync.service import BackfillAlreadyQueued, BackfillNotFound
 router = APIRouter(
     prefix="/api/v1/orders/backfill", tags=["backfill"], route_class=AuthenticatedBody
 )
-_AUTH_PROBLEMS = (Unauthenticated, Forbidden, RateLimited)
 
 
 @router.post(
@@ -32,17 +30,19 @@ _AUTH_PROBLEMS = (Unauthenticated, Forbidden, RateLimited)
     response_model=BackfillJobRead,
     status_code=202,
     summary="Import the last N days of the tenant's Amazon orders",
-    description="Answers 202 with the queued job (or the one already active). Without a usable "
-    "Amazon connection: 409 `amazon_not_connected` or `amazon_reconnect_required`, with the "
-    "action to take.",
-    responses=problem_responses(
-        AmazonNotConnected,
-        AmazonReconnectRequired,
-        AmazonConnectionFailing,
-        BackfillAlreadyQueued,
-        PayloadTooLarge,
-        *_AUTH_PROBLEMS,
-    ),
+    description="Answers 202 with the job it queued, or 200 with the one already active. "
+    "Without a usable Amazon connection: 409 `amazon_not_connected` or "
+    "`amazon_reconnect_required`, with the action to take.",
+    responses={
+        200: {"model": BackfillJobRead, "description": "The backfill already active"},
+        **problem_responses(
+            AmazonNotConnected,
+            AmazonReconnectRequired,
+            AmazonConnectionFailing,
+            BackfillAlreadyQueued,
+            SecretStoreUnavailable,
+        ),
+    },
 )
 async def request_backfill(
     session: SessionDep,
@@ -64,17 +64,16 @@ async def request_backfill(
     "",
     response_model=BackfillJobList,
     summary="The tenant's recent backfills, newest first",
-    responses=problem_responses(*_AUTH_PROBLEMS),
 )
 async def list_backfills(session: SessionDep, tenant: TenantDep) -> BackfillJobList:
     return await service.list_backfills(session, tenant)
 
 
 @router.get(
-    "/{job_id}",
+    "/{job_id:uuid}",
     response_model=BackfillJobRead,
     summary="One backfill's progress",
-    responses=problem_responses(BackfillNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(BackfillNotFound),
 )
 async def get_backfill(
     session: SessionDep, tenant: TenantDep, job_id: uuid.UUID
@@ -83,10 +82,10 @@ async def get_backfill(
 
 
 @router.post(
-    "/{job_id}/cancel",
+    "/{job_id:uuid}/cancel",
     response_model=BackfillJobRead,
     summary="Cancel a backfill: it ends CANCELLED at its next page boundary, what was stored stays",
-    responses=problem_responses(BackfillNotFound, *_AUTH_PROBLEMS),
+    responses=problem_responses(BackfillNotFound),
 )
 async def cancel_backfill(
     session: SessionDep, runtime: RuntimeDep, tenant: TenantDep, job_id: uuid.UUID
@@ -98,7 +97,7 @@ orders_router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=
 
 
 @orders_router.post(
-    "/{order_id}/refresh",
+    "/{order_id:uuid}/refresh",
     response_model=OrderRead,
     summary="Refresh one order from Amazon now",
     description="Asks Amazon for the order (getOrder, its own quota, ahead of any backfill) and "
@@ -110,7 +109,7 @@ orders_router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=
         AmazonNotConnected,
         AmazonReconnectRequired,
         AmazonConnectionFailing,
-        *_AUTH_PROBLEMS,
+        SecretStoreUnavailable,
     ),
 )
 async def refresh_order(
