@@ -49,12 +49,12 @@ async def _serving(
 
 
 async def _tenant(runtime: Runtime, tenant_id: str) -> TenantCredentials:
-    async with transaction(runtime.sessionmaker) as session:
+    async with transaction(runtime.privileged_sessionmaker) as session:
         return await make_tenant(session, tenant_id)
 
 
 async def _new_key(runtime: Runtime, tenant: TenantCredentials) -> TenantCredentials:
-    async with transaction(runtime.sessionmaker) as session:
+    async with transaction(runtime.privileged_sessionmaker) as session:
         return TenantCredentials(tenant.id, await issue_api_key(session, tenant.id))
 
 
