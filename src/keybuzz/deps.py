@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import transaction
 from keybuzz.marketplaces.service import ConnectionFailure, record_failure_apart
+from keybuzz.reads import Reads
 from keybuzz.runtime import Runtime
 from keybuzz.secrets import SecretStore
 from keybuzz.tenants import service as tenants
 from keybuzz.tenants.models import TenantId
+from keybuzz.tenants.service import Credentials
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -86,30 +88,50 @@ _csrf_header = APIKeyHeader(
 )
 
 
-async def get_tenant(
+def get_credentials(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     tenant_header: Annotated[str | None, Depends(_tenant_header)],
     session_token: Annotated[str | None, Depends(_session_cookie)],
     csrf_header: Annotated[str | None, Depends(_csrf_header)],
-) -> TenantId:
-    """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
-    otherwise the Orders page's session cookie, with its CSRF token on changes."""
+) -> Credentials:
+    """What the request carries to prove its tenant, not yet checked (no database)."""
     tenants.one_tenant_header(request.headers.getlist(_tenant_header.model.name))
-    if credentials is None and session_token:
-        return await tenants.authenticate_session(
-            session,
-            session_token=session_token,
-            tenant_header=tenant_header,
-            csrf_header=csrf_header,
-            changes_state=request.method not in SAFE_METHODS,
-        )
-    return await tenants.authenticate(
-        session,
+    return Credentials(
         bearer_key=credentials.credentials if credentials else None,
         tenant_header=tenant_header,
+        session_token=session_token,
+        csrf_header=csrf_header,
+        changes_state=request.method not in SAFE_METHODS,
+    )
+
+
+CredentialsDep = Annotated[Credentials, Depends(get_credentials)]
+
+
+async def get_tenant(session: SessionDep, credentials: CredentialsDep) -> TenantId:
+    """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
+    otherwise the Orders page's session cookie, with its CSRF token on changes."""
+    if credentials.by_session:
+        assert credentials.session_token is not None
+        return await tenants.authenticate_session(
+            session,
+            session_token=credentials.session_token,
+            tenant_header=credentials.tenant_header,
+            csrf_header=credentials.csrf_header,
+            changes_state=credentials.changes_state,
+        )
+    return await tenants.authenticate(
+        session, bearer_key=credentials.bearer_key, tenant_header=credentials.tenant_header
     )
 
 
 TenantDep = Annotated[TenantId, Depends(get_tenant)]
+
+
+def get_reads(runtime: RuntimeDep) -> Reads:
+    """The read path's one-round-trip transactions (``keybuzz.reads``), on the runtime's pool."""
+    return Reads.on_pool(runtime.read_pool)
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]

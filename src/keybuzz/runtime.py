@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import procrastinate
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keybuzz.amazon.client import SpApiApp
@@ -22,6 +24,7 @@ from keybuzz.amazon.registry import ConnectionRegistry
 from keybuzz.config import Settings
 from keybuzz.db import create_engine, create_sessionmaker
 from keybuzz.jobs import JobGroup, create_job_app
+from keybuzz.reads import open_read_pool
 from keybuzz.secrets import SecretBackend, open_secret_backend
 
 AMAZON_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -36,6 +39,8 @@ class Runtime:
     secrets: SecretBackend
     amazon: SpApiApp
     jobs: procrastinate.App
+    read_pool: AsyncConnectionPool[Any]
+    """The read path's connections (``keybuzz.reads``): the engine's URL and role."""
 
 
 def spapi_config(settings: Settings) -> SpApiConfig:
@@ -73,6 +78,8 @@ async def open_runtime(
         engine = owned_engine = create_engine(database_url, pool_size=settings.db_pool_size)
     secrets = open_secret_backend(settings)
     http = httpx.AsyncClient(timeout=AMAZON_TIMEOUT, follow_redirects=False)
+    read_pool = open_read_pool(engine_url(engine), size=settings.db_pool_size)
+    await read_pool.open()
     try:
         yield Runtime(
             settings=settings,
@@ -81,8 +88,10 @@ async def open_runtime(
             secrets=secrets,
             amazon=SpApiApp(http, spapi_config(settings), ConnectionRegistry()),
             jobs=create_job_app(database_url or engine_url(engine), jobs),
+            read_pool=read_pool,
         )
     finally:
+        await read_pool.close()
         await http.aclose()
         await secrets.aclose()
         if owned_engine is not None:
