@@ -69,6 +69,16 @@ def open_read_pool(database_url: str, *, size: int) -> AsyncConnectionPool[Any]:
     )
 
 
+def _given(
+    connection: AsyncConnection[Any],
+) -> Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]:
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[AsyncConnection[Any]]:
+        yield connection
+
+    return connect
+
+
 class Reads:
     """Runs a request's credential check and query in one transaction and one round trip."""
 
@@ -90,15 +100,15 @@ class Reads:
         return cls(pool.connection, begin="BEGIN", commit="COMMIT", rollback="ROLLBACK")
 
     @classmethod
+    def on_connection(cls, connection: AsyncConnection[Any]) -> Reads:
+        """On one autocommit connection, as the pool's are."""
+        return cls(_given(connection), begin="BEGIN", commit="COMMIT", rollback="ROLLBACK")
+
+    @classmethod
     def inside(cls, connection: AsyncConnection[Any]) -> Reads:
         """On a connection already in a transaction (a test's): a savepoint stands for it."""
-
-        @asynccontextmanager
-        async def connect() -> AsyncIterator[AsyncConnection[Any]]:
-            yield connection
-
         return cls(
-            connect,
+            _given(connection),
             begin="SAVEPOINT keybuzz_read",
             commit="RELEASE SAVEPOINT keybuzz_read",
             rollback="ROLLBACK TO SAVEPOINT keybuzz_read; RELEASE SAVEPOINT keybuzz_read",
