@@ -15,6 +15,7 @@ from fastapi.security import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.db import transaction
+from keybuzz.errors import Unauthenticated
 from keybuzz.marketplaces.service import ConnectionFailure, record_failure_apart
 from keybuzz.reads import Reads
 from keybuzz.runtime import Runtime
@@ -95,8 +96,11 @@ def get_credentials(
     session_token: Annotated[str | None, Depends(_session_cookie)],
     csrf_header: Annotated[str | None, Depends(_csrf_header)],
 ) -> Credentials:
-    """What the request carries to prove its tenant, not yet checked (no database)."""
+    """What the request carries to prove its tenant, not yet checked (no database). A request
+    with none is refused here, before its parameters are validated, as it always was."""
     tenants.one_tenant_header(request.headers.getlist(_tenant_header.model.name))
+    if credentials is None and not session_token:
+        raise Unauthenticated("Send `Authorization: Bearer <API key>`.")
     return Credentials(
         bearer_key=credentials.credentials if credentials else None,
         tenant_header=tenant_header,

@@ -22,7 +22,13 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keybuzz.config import Settings
-from keybuzz.db import create_engine, create_sessionmaker, libpq_url, transaction
+from keybuzz.db import (
+    create_engine,
+    create_sessionmaker,
+    libpq_url,
+    raw_connection,
+    transaction,
+)
 from keybuzz.deps import SESSION_COOKIE
 from keybuzz.orders import reads, repository
 from keybuzz.orders.models import EventSource
@@ -36,7 +42,7 @@ from keybuzz.orders.records import (
 )
 from keybuzz.orders.schemas import OrderEventList, OrderListParams, OrderPage, OrderRead
 from keybuzz.orders.service import upsert_orders
-from keybuzz.reads import Reads
+from keybuzz.reads import Reads, Sql
 from keybuzz.runtime import open_runtime
 from keybuzz.tenants import service as tenants
 from keybuzz.tenants.service import Credentials
@@ -412,6 +418,13 @@ async def test_the_pool_path_answers_errors_as_before(fresh_database_url: str) -
             other = {**rival.headers, "X-Tenant-Id": tenant.id}
             assert await code("/api/v1/orders", {}) == (401, "unauthenticated")
             assert await code("/api/v1/orders?cursor=zzz", {}) == (401, "unauthenticated")
+            assert await code("/api/v1/orders?limit=500", {}) == (401, "unauthenticated")
+            assert await code("/api/v1/orders/not-an-id", {}) == (401, "unauthenticated")
+            unknown_key = {**tenant.headers, "Authorization": "Bearer kb_unknown"}
+            assert await code("/api/v1/orders?cursor=zzz", unknown_key) == (
+                401,
+                "unauthenticated",
+            )
             assert await code("/api/v1/orders", other) == (403, "tenant_forbidden")
             assert await code(f"/api/v1/orders/{order_id}", other) == (403, "tenant_forbidden")
             assert await code(f"/api/v1/orders/{order_id}", rival.headers) == (
@@ -433,3 +446,31 @@ async def test_the_pool_path_answers_errors_as_before(fresh_database_url: str) -
             async with transaction(runtime.sessionmaker) as session:
                 await tenants.revoke_api_keys(session, tenant.id)
             assert await code("/api/v1/orders", tenant.headers) == (401, "unauthenticated")
+
+
+async def test_a_failed_read_rolls_back_and_leaves_the_connection_usable(
+    session: AsyncSession, tenant: TenantCredentials, fresh_database_url: str
+) -> None:
+    check, params = tenants.credential_check(
+        Credentials(
+            bearer_key=tenant.api_key, tenant_header=tenant.id, session_token=None,
+            csrf_header=None, changes_state=False,
+        )
+    )  # fmt: skip
+
+    def failing(tenant_id: str) -> Sql:
+        division = "SELECT 1 / (count(*) - count(*)) FROM orders WHERE tenant_id = %(t)s"
+        return Sql(division, {"t": tenant_id})
+
+    reads = Reads.inside(await raw_connection(session))
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        await reads.run(Sql(check, params), failing, tenant.id)
+    # The test's transaction lives on.
+    assert await upsert_orders(session, tenant.id, [varied_order(1)])
+
+    async with await psycopg.AsyncConnection.connect(
+        libpq_url(fresh_database_url), autocommit=True
+    ) as connection:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await Reads.on_connection(connection).run(Sql(check, params), failing, "any")
+        assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
