@@ -32,54 +32,26 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import psycopg
 from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_orders import (
     RESULTS,
-    TENANT,
-    chunks,
-    copy_batch,
+    a_buyer_name,
     drop_database,
+    fill,
     free_port,
     issue_key,
     percentile,
     scratch_url,
     server_url,
 )
-from keybuzz.db import create_engine, create_sessionmaker, libpq_url, migrate, transaction
-from keybuzz.tenants.service import create_tenant
+from keybuzz.db import migrate
 
 FIRST_PAGE_MARK = "orders:first-page-rendered"
 TARGET_MS = 1000.0
 CONTEXT: dict[str, Any] = {"locale": "fr-FR", "viewport": {"width": 1400, "height": 900}}
-
-
-async def fill(url: str, count: int) -> None:
-    engine = create_engine(url, pool_size=1)
-    async with transaction(create_sessionmaker(engine)) as session:
-        await create_tenant(session, TENANT, "Benchmark")
-    await engine.dispose()
-    started = time.perf_counter()
-    async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as conn:
-        for number, batch in enumerate(chunks(count), start=1):
-            await copy_batch(conn, "orders", "order_items", batch)
-            if number % 20 == 0:
-                done = number * len(batch)
-                print(f"  COPY {done:>9,} orders  {time.perf_counter() - started:>6.0f} s")
-        await conn.execute("VACUUM ANALYZE orders")
-        await conn.execute("VACUUM ANALYZE order_items")
-
-
-def a_buyer_name(url: str, count: int) -> str:
-    with psycopg.connect(libpq_url(url)) as conn:
-        row = conn.execute(
-            "SELECT customer_name FROM orders WHERE tenant_id = %s OFFSET %s LIMIT 1",
-            (TENANT, count // 2),
-        ).fetchone()
-    return str(row[0]) if row else "Martin"
 
 
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:

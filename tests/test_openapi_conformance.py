@@ -33,6 +33,7 @@ from keybuzz.orders.service import upsert_orders
 from keybuzz.tenants.models import ApiKey, TenantId
 from keybuzz.tenants.service import hash_api_key, new_api_key
 from tests.factories import TenantCredentials, make_tenant, order_record
+from tests.fixtures.limits import GENEROUS_LIMITS
 
 EXAMPLES_PER_OPERATION = 100
 TENANT = TenantId("ecomlg-001")
@@ -42,7 +43,8 @@ credentials, when it collects the test."""
 
 
 def _settings(data_dir: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    # Hundreds of requests of one key in seconds: the limits must not throttle what is tested.
+    return Settings(_env_file=None, data_dir=data_dir, **GENEROUS_LIMITS)  # type: ignore[call-arg, arg-type]
 
 
 class _AppUnderTest:

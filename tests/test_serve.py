@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+
+from keybuzz.db import libpq_url
 
 
 def _free_port() -> int:
@@ -57,3 +60,46 @@ def test_keybuzz_serve_migrates_and_answers(fresh_database_url: str, tmp_path: P
     finally:
         server.terminate()
         server.wait()
+
+
+@pytest.mark.slow
+def test_several_api_processes_run_one_job_worker(fresh_database_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "KEYBUZZ_DATABASE_URL": fresh_database_url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "keybuzz.cli", "serve", "--port", str(port)),
+                *("--workers", "2", "--worker"),
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        ready = _wait_until_ready(server, log, f"http://127.0.0.1:{port}/readyz")
+        assert ready.json() == {"status": "ready"}
+        with psycopg.connect(libpq_url(fresh_database_url), autocommit=True) as connection:
+            while not _alive_workers(connection):  # the job worker may start after the API
+                time.sleep(0.2)
+            time.sleep(2)  # a second worker, if any, would have registered by now
+            assert _alive_workers(connection) == 1
+        assert len(_api_processes(server.pid)) == 2
+    finally:
+        server.terminate()
+        server.wait()
+    assert not _api_processes(server.pid)
+
+
+def _alive_workers(connection: psycopg.Connection[tuple[object, ...]]) -> int:
+    row = connection.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row and isinstance(row[0], int) else 0
+
+
+def _api_processes(parent: int) -> list[str]:
+    """The ``multiprocessing`` children uvicorn spawned for the API."""
+    children = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(parent)], capture_output=True, text=True
+    ).stdout.splitlines()
+    return [line for line in children if "spawn_main" in line]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 from types import FrameType
 from typing import Annotated, Any, NoReturn
 
@@ -29,6 +32,7 @@ console = Console(stderr=True)
 DEMO_ORDERS = 5000
 DEMO_RATE_SCALE = 12.0
 """A demo seller's import takes about a minute at this scale of Amazon's rates."""
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 class KeyBuzzGroup(TyperGroup):
@@ -105,8 +109,18 @@ def serve(
     worker: Annotated[
         bool | None, typer.Option("--worker/--no-worker", help="Default: KEYBUZZ_RUN_WORKER.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="API processes. Default: the number of cores."),
+    ] = None,
 ) -> None:
-    """Run the API (migrations are applied first)."""
+    """Run the API (migrations are applied first), in one process or several.
+
+    With several, this process starts the database (the embedded server when no URL is set)
+    and migrates it once, then uvicorn runs the API processes on that URL. The job worker
+    (``--worker``) then runs once, as a ``keybuzz worker`` process of its own beside them,
+    never once per API process.
+    """
     import uvicorn
 
     from keybuzz.app import create_app
@@ -117,13 +131,44 @@ def serve(
     configure_logging(settings.log_level)
     url = resolve_database_url(settings)
     migrate(url)
-    application = create_app(settings, database_url=url)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-    )
+    processes = workers or os.cpu_count() or 1
+    listen = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level.lower(),
+    }
+    if processes == 1:
+        uvicorn.run(create_app(settings, database_url=url), **listen)  # type: ignore[arg-type]
+        return
+    # The API processes read their settings from the environment, the database's URL included.
+    os.environ["KEYBUZZ_DATABASE_URL"] = url
+    os.environ["KEYBUZZ_RUN_WORKER"] = "false"
+    job_worker = None
+    if settings.run_worker:
+        job_worker = subprocess.Popen([sys.executable, "-m", "keybuzz.cli", "worker"])
+    try:
+        uvicorn.run(
+            "keybuzz.cli:served_app",
+            factory=True,
+            workers=processes,
+            # A process answers the supervisor's pings only once its imports are done, which on
+            # a busy machine takes longer than uvicorn's 5 s: it would be killed over and over.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **listen,  # type: ignore[arg-type]
+        )
+    finally:
+        if job_worker is not None:
+            job_worker.terminate()
+            job_worker.wait()
+
+
+def served_app() -> Any:
+    """The app of one of ``keybuzz serve --workers N``'s processes (uvicorn's factory)."""
+    from keybuzz.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 @app.command("demo")

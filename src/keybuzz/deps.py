@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keybuzz.db import transaction
 from keybuzz.errors import KeyBuzzError, Unauthenticated
 from keybuzz.marketplaces.service import ConnectionFailure, record_failure_apart
+from keybuzz.orders.reads import Admit
+from keybuzz.reads import Reads
 from keybuzz.runtime import Runtime
 from keybuzz.secrets import SecretStore
 from keybuzz.tenants import service as tenants
 from keybuzz.tenants.models import TenantId
+from keybuzz.tenants.service import Credentials
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -88,51 +91,69 @@ _csrf_header = APIKeyHeader(
 )
 
 
+def get_credentials(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    tenant_header: Annotated[str | None, Depends(_tenant_header)],
+    session_token: Annotated[str | None, Depends(_session_cookie)],
+    csrf_header: Annotated[str | None, Depends(_csrf_header)],
+) -> Credentials:
+    """What the request carries to prove its tenant, not yet checked (no database). A request
+    with none is refused here, before its parameters are validated, as it always was."""
+    tenants.one_tenant_header(request.headers.getlist(_tenant_header.model.name))
+    if credentials is None and not session_token:
+        raise Unauthenticated("Send `Authorization: Bearer <API key>`.")
+    return Credentials(
+        bearer_key=credentials.credentials if credentials else None,
+        tenant_header=tenant_header,
+        session_token=session_token,
+        csrf_header=csrf_header,
+        changes_state=request.method not in SAFE_METHODS,
+    )
+
+
+CredentialsDep = Annotated[Credentials, Depends(get_credentials)]
+
+
+def rate_limit_bucket(credentials: Credentials) -> str:
+    """The rate-limit bucket of a credential: ``key:<hash>`` for an API key, ``session:<hash>``
+    for the Orders page's cookie."""
+    if credentials.by_session:
+        assert credentials.session_token is not None
+        return f"session:{tenants.hash_api_key(credentials.session_token)[:32]}"
+    return f"key:{tenants.hash_api_key(credentials.bearer_key or '')[:32]}"
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who sends a request: its tenant, and the rate-limit bucket of its credential."""
 
     tenant_id: TenantId
     credential: str
-    """``key:<hash>`` for an API key, ``session:<hash>`` for the Orders page's cookie."""
-
-
-def _bucket_of(kind: str, secret: str) -> str:
-    return f"{kind}:{tenants.hash_api_key(secret)[:32]}"
 
 
 async def get_caller(
-    request: Request,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    tenant_header: Annotated[str | None, Depends(_tenant_header)],
-    session_token: Annotated[str | None, Depends(_session_cookie)],
-    csrf_header: Annotated[str | None, Depends(_csrf_header)],
+    runtime: RuntimeDep, session: SessionDep, credentials: CredentialsDep
 ) -> Caller:
     """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
     otherwise the Orders page's session cookie, with its CSRF token on changes. A credential
     this process saw over its rate limit a moment ago is refused before the database is asked."""
-    tenants.one_tenant_header(request.headers.getlist(_tenant_header.model.name))
-    if credentials is None and session_token:
-        credential = _bucket_of("session", session_token)
-        runtime.rate_limits.refuse_if_over(credential)
+    bucket = rate_limit_bucket(credentials)
+    runtime.rate_limits.refuse_if_over(bucket)
+    if credentials.by_session:
+        assert credentials.session_token is not None
         tenant_id = await tenants.authenticate_session(
             session,
-            session_token=session_token,
-            tenant_header=tenant_header,
-            csrf_header=csrf_header,
-            changes_state=request.method not in SAFE_METHODS,
+            session_token=credentials.session_token,
+            tenant_header=credentials.tenant_header,
+            csrf_header=credentials.csrf_header,
+            changes_state=credentials.changes_state,
         )
-        return Caller(tenant_id, credential)
-    bearer_key = credentials.credentials if credentials else None
-    credential = _bucket_of("key", bearer_key or "")
-    if bearer_key:
-        runtime.rate_limits.refuse_if_over(credential)
-    tenant_id = await tenants.authenticate(
-        session, bearer_key=bearer_key, tenant_header=tenant_header
-    )
-    return Caller(tenant_id, credential)
+    else:
+        tenant_id = await tenants.authenticate(
+            session, bearer_key=credentials.bearer_key, tenant_header=credentials.tenant_header
+        )
+    return Caller(tenant_id, bucket)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -167,3 +188,27 @@ def security_requirements(method: str) -> list[dict[str, list[str]]]:
         {_bearer.scheme_name: [], _tenant_header.scheme_name: []},
         {name: [] for name in browser},
     ]
+
+
+def get_reads(runtime: RuntimeDep) -> Reads:
+    """The read path's one-round-trip transactions (``keybuzz.reads``), on the runtime's pool."""
+    return Reads.on_pool(runtime.read_pool)
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]
+
+
+def get_admission(runtime: RuntimeDep, credentials: CredentialsDep) -> Admit:
+    """For the read path, which checks its credential in its own statement: a credential this
+    process saw over its rate limit a moment ago is refused before the database is asked, and
+    the request takes its tokens once the read has told its tenant."""
+    bucket = rate_limit_bucket(credentials)
+    runtime.rate_limits.refuse_if_over(bucket)
+
+    async def admit(tenant_id: TenantId) -> None:
+        await runtime.rate_limits.take(bucket, tenant_id)
+
+    return admit
+
+
+AdmitDep = Annotated[Admit, Depends(get_admission)]

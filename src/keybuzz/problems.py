@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -121,6 +123,11 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error_or_unexpected)
+    # The read path (keybuzz.reads) speaks psycopg directly, without SQLAlchemy's wrapping.
+    app.add_exception_handler(psycopg.OperationalError, _database_error)
+    app.add_exception_handler(psycopg.InterfaceError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(psycopg.DataError, _refused_data)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -133,7 +140,7 @@ async def _database_error_or_unexpected(request: Request, exc: Exception) -> JSO
     return await _unexpected_error(request, exc)
 
 
-async def _refused_data(request: Request, exc: DataError) -> JSONResponse:
+async def _refused_data(request: Request, exc: Exception) -> JSONResponse:
     """A value PostgreSQL cannot take (a NUL character, a number out of range) came from the
     request: the client's to fix, never a 500. The log says which; the client is not told the
     statement."""
@@ -141,7 +148,7 @@ async def _refused_data(request: Request, exc: DataError) -> JSONResponse:
         "%s %s: PostgreSQL refused a value: %s",
         request.method,
         request.url.path,
-        type(exc.orig).__name__,
+        type(exc.orig if isinstance(exc, DataError) else exc).__name__,
     )
     error = BadRequest("A value of the request cannot be stored or searched for.")
     return problem_response(error.to_problem(request.url.path))

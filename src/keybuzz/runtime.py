@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import procrastinate
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keybuzz.amazon.client import SpApiApp
@@ -25,6 +27,7 @@ from keybuzz.config import Settings
 from keybuzz.db import DatabaseUrls, create_engine, create_sessionmaker, database_urls
 from keybuzz.jobs import JobGroup, create_job_app
 from keybuzz.ratelimits.service import RateLimiter
+from keybuzz.reads import open_read_pool
 from keybuzz.secrets import SecretBackend, open_secret_backend
 
 AMAZON_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -46,6 +49,8 @@ class Runtime:
     amazon: SpApiApp
     jobs: procrastinate.App
     rate_limits: RateLimiter
+    read_pool: AsyncConnectionPool[Any]
+    """The read path's connections (``keybuzz.reads``): the engine's URL and role."""
 
 
 def spapi_config(settings: Settings) -> SpApiConfig:
@@ -100,6 +105,8 @@ async def open_runtime(
     secrets = open_secret_backend(settings)
     http = httpx.AsyncClient(timeout=AMAZON_TIMEOUT, follow_redirects=False)
     rate_limits = RateLimiter(settings, engine_url(engine))
+    read_pool = open_read_pool(engine_url(engine), size=settings.db_pool_size)
+    await read_pool.open()
     try:
         yield Runtime(
             settings=settings,
@@ -111,8 +118,10 @@ async def open_runtime(
             amazon=SpApiApp(http, spapi_config(settings), ConnectionRegistry()),
             jobs=create_job_app(engine_url(engine), jobs),
             rate_limits=rate_limits,
+            read_pool=read_pool,
         )
     finally:
+        await read_pool.close()
         await rate_limits.aclose()
         await http.aclose()
         await secrets.aclose()

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     Text,
     and_,
     case,
@@ -107,22 +106,6 @@ SLA_STATUS = case(
 ).label("sla_status")
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped
-
-
-def _search_condition(tenant_id: TenantId, q: str) -> ColumnElement[bool]:
-    pattern = _like_pattern(q)
-    by_text = select(Order.id).where(
-        Order.tenant_id == tenant_id, Order.search_text.like(f"%{pattern}%")
-    )
-    by_sku = select(OrderItem.order_id).where(
-        OrderItem.tenant_id == tenant_id, func.lower(OrderItem.sku).like(f"{pattern}%")
-    )
-    return Order.id.in_(by_text.union(by_sku))
-
-
 _INTERNAL_COLUMNS = {"search_text", "items_digest"}
 
 # Items travel inside the order row as JSON (one round trip per page); prices as text, exactly.
@@ -158,43 +141,6 @@ ORDER_COLUMNS: tuple[Any, ...] = (
 )
 
 
-def list_statement(tenant_id: TenantId, query: OrderQuery) -> Select[Any]:
-    sort = query.sort
-    statement = select(*ORDER_COLUMNS).where(Order.tenant_id == tenant_id)
-    filters: list[ColumnElement[bool]] = []
-    if query.marketplace:
-        filters.append(Order.marketplace.in_(query.marketplace))
-    if query.order_status:
-        filters.append(Order.order_status.in_(query.order_status))
-    if query.delivery_status:
-        filters.append(Order.delivery_status.in_(query.delivery_status))
-    if query.sav_status:
-        filters.append(Order.sav_status.in_(query.sav_status))
-    if query.sla_status:
-        filters.append(or_(*(SLA_CONDITIONS[status] for status in query.sla_status)))
-    if query.date_from is not None:
-        filters.append(Order.order_date >= query.date_from)
-    if query.date_to is not None:
-        filters.append(Order.order_date < query.date_to)
-    if query.q:
-        filters.append(_search_condition(tenant_id, query.q))
-    if query.after is not None:
-        position = tuple_(sort.column, Order.id)
-        filters.append(position < query.after if sort.descending else position > query.after)
-    order_by = (sort.column.desc(), Order.id.desc()) if sort.descending else (sort.column, Order.id)
-    return statement.where(*filters).order_by(*order_by).limit(query.limit + 1)
-
-
-async def list_orders(
-    session: AsyncSession, tenant_id: TenantId, query: OrderQuery
-) -> tuple[list[dict[str, Any]], bool]:
-    """A page of orders (each with its items), and whether another page follows."""
-    connection = await session.connection()
-    result = await connection.execute(list_statement(tenant_id, query))
-    rows = [row._asdict() for row in result]
-    return rows[: query.limit], len(rows) > query.limit
-
-
 async def get_order(
     session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID
 ) -> dict[str, Any] | None:
@@ -202,11 +148,6 @@ async def get_order(
     connection = await session.connection()
     row = (await connection.execute(statement)).one_or_none()
     return row._asdict() if row is not None else None
-
-
-async def order_exists(session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID) -> bool:
-    statement = select(Order.id).where(Order.tenant_id == tenant_id, Order.id == order_id)
-    return await session.scalar(statement) is not None
 
 
 async def set_sav_status(
@@ -239,18 +180,6 @@ async def set_sav_status(
         )
     )
     return True
-
-
-async def list_events(
-    session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID
-) -> list[OrderEvent]:
-    """An order's timeline, oldest first."""
-    result = await session.scalars(
-        select(OrderEvent)
-        .where(OrderEvent.tenant_id == tenant_id, OrderEvent.order_id == order_id)
-        .order_by(OrderEvent.occurred_at, OrderEvent.id)
-    )
-    return list(result)
 
 
 async def count_orders(

@@ -3,11 +3,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from keybuzz.deps import SessionDep, TenantDep
+from keybuzz.deps import AdmitDep, CredentialsDep, ReadsDep, SessionDep, TenantDep
 from keybuzz.errors import InvalidInput
 from keybuzz.http_limits import AuthenticatedBody
+from keybuzz.orders import reads as order_reads
 from keybuzz.orders import service
 from keybuzz.orders.schemas import (
     OrderEventList,
@@ -30,6 +31,12 @@ quarantine_router = APIRouter(
 )
 
 
+def _json(body: bytes) -> Response:
+    """The JSON PostgreSQL built, as it is (``keybuzz.orders.reads``); ``response_model`` still
+    documents it, and the tests hold the two together."""
+    return Response(content=body, media_type="application/json")
+
+
 @router.get(
     "",
     response_model=OrderPage,
@@ -37,9 +44,12 @@ quarantine_router = APIRouter(
     responses=problem_responses(InvalidInput),
 )
 async def list_orders(
-    session: SessionDep, tenant: TenantDep, params: Annotated[OrderListParams, Query()]
-) -> OrderPage:
-    return await service.list_orders(session, tenant, params)
+    reads: ReadsDep,
+    credentials: CredentialsDep,
+    admit: AdmitDep,
+    params: Annotated[OrderListParams, Query()],
+) -> Response:
+    return _json(await order_reads.list_orders_json(reads, credentials, params, admit))
 
 
 @router.delete(
@@ -70,8 +80,10 @@ async def purge_orders(
     summary="One order with its items",
     responses=problem_responses(OrderNotFound),
 )
-async def get_order(session: SessionDep, tenant: TenantDep, order_id: uuid.UUID) -> OrderRead:
-    return await service.get_order(session, tenant, order_id)
+async def get_order(
+    reads: ReadsDep, credentials: CredentialsDep, admit: AdmitDep, order_id: uuid.UUID
+) -> Response:
+    return _json(await order_reads.order_json(reads, credentials, order_id, admit))
 
 
 @router.get(
@@ -81,9 +93,9 @@ async def get_order(session: SessionDep, tenant: TenantDep, order_id: uuid.UUID)
     responses=problem_responses(OrderNotFound),
 )
 async def list_order_events(
-    session: SessionDep, tenant: TenantDep, order_id: uuid.UUID
-) -> OrderEventList:
-    return await service.list_order_events(session, tenant, order_id)
+    reads: ReadsDep, credentials: CredentialsDep, admit: AdmitDep, order_id: uuid.UUID
+) -> Response:
+    return _json(await order_reads.order_events_json(reads, credentials, order_id, admit))
 
 
 @router.patch(

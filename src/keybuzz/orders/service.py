@@ -24,10 +24,7 @@ from keybuzz.orders.repository import (
     SortKey,
 )
 from keybuzz.orders.schemas import (
-    OrderEventList,
-    OrderEventRead,
     OrderListParams,
-    OrderPage,
     OrderPatch,
     OrderRead,
     PurgeResult,
@@ -97,32 +94,11 @@ def build_query(params: OrderListParams) -> OrderQuery:
     )
 
 
-async def list_orders(
-    session: AsyncSession, tenant_id: TenantId, params: OrderListParams
-) -> OrderPage:
-    query = build_query(params)
-    orders, has_more = await repository.list_orders(session, tenant_id, query)
-    next_cursor = None
-    if has_more:
-        last = orders[-1]
-        next_cursor = encode_cursor(query.sort, last[query.sort.column.key], last["id"])
-    return OrderPage(items=[OrderRead.model_validate(o) for o in orders], next_cursor=next_cursor)
-
-
 async def get_order(session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID) -> OrderRead:
     order = await repository.get_order(session, tenant_id, order_id)
     if order is None:
         raise OrderNotFound(f"No order {order_id} for this tenant.")
     return OrderRead.model_validate(order)
-
-
-async def list_order_events(
-    session: AsyncSession, tenant_id: TenantId, order_id: uuid.UUID
-) -> OrderEventList:
-    if not await repository.order_exists(session, tenant_id, order_id):
-        raise OrderNotFound(f"No order {order_id} for this tenant.")
-    events = await repository.list_events(session, tenant_id, order_id)
-    return OrderEventList(items=[OrderEventRead.model_validate(event) for event in events])
 
 
 async def update_order(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.db import bind_tenant_of
+from keybuzz.db import TENANT_SETTING, bind_tenant_of
 from keybuzz.errors import (
     BadRequest,
     Conflict,
@@ -150,6 +150,11 @@ async def authenticate(
     if not bearer_key:
         raise Unauthenticated("Send `Authorization: Bearer <API key>`.")
     key_tenant = await _bind_tenant_of_key(session, bearer_key)
+    return key_tenant_allowed(key_tenant, tenant_header)
+
+
+def key_tenant_allowed(key_tenant: str | None, tenant_header: str | None) -> TenantId:
+    """What an API key's lookup found (``None``: unknown or revoked), against ``X-Tenant-Id``."""
     if key_tenant is None:
         raise Unauthenticated("The API key is unknown or revoked.")
     if not tenant_header:
@@ -238,6 +243,25 @@ async def authenticate_session(
     changes something must also carry the page's CSRF token: a cookie alone proves nothing
     about which page sent the request."""
     tenant_id = await tenant_of_session(session, session_token)
+    return session_tenant_allowed(
+        tenant_id,
+        session_token=session_token,
+        tenant_header=tenant_header,
+        csrf_header=csrf_header,
+        changes_state=changes_state,
+    )
+
+
+def session_tenant_allowed(
+    tenant_id: str | None,
+    *,
+    session_token: str,
+    tenant_header: str | None,
+    csrf_header: str | None,
+    changes_state: bool,
+) -> TenantId:
+    """What a session's lookup found (``None``: ended), against ``X-Tenant-Id`` and the CSRF
+    token."""
     if tenant_id is None:
         raise Unauthenticated("The session has ended; sign in again with the API key.")
     if tenant_header and tenant_header != tenant_id:
@@ -245,4 +269,64 @@ async def authenticate_session(
     expected = csrf_token(session_token).encode()
     if changes_state and not hmac.compare_digest((csrf_header or "").encode(), expected):
         raise CsrfTokenInvalid("Send the page's `X-CSRF-Token` header with the session cookie.")
-    return tenant_id
+    return TenantId(tenant_id)
+
+
+# --- Credentials checked in the read path's one round trip (keybuzz.reads) -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request carries to prove its tenant, as sent, not yet checked."""
+
+    bearer_key: str | None
+    tenant_header: str | None
+    session_token: str | None
+    csrf_header: str | None
+    changes_state: bool
+
+    @property
+    def by_session(self) -> bool:
+        """The Orders page's cookie is used only when no API key is sent (as ``get_tenant``)."""
+        return self.bearer_key is None and bool(self.session_token)
+
+
+# Each returns the credential's tenant (NULL: none) and sets it as the transaction's tenant
+# (TENANT_SETTING), in the statement that checks it: no round trip of its own, and only a tenant
+# the credential proves is ever set. The lookups run with the owner's rights (migration 0009):
+# until its tenant is bound, the app's role sees no tenant's rows, api_keys' included.
+_KEY_CHECK = (
+    f"SELECT nullif(set_config('{TENANT_SETTING}',"
+    " keybuzz_tenant_of_api_key(%(credential)s), true), '')"
+)
+_SESSION_CHECK = (
+    f"SELECT nullif(set_config('{TENANT_SETTING}',"
+    " keybuzz_tenant_of_browser_session(%(credential)s), true), '')"
+)
+
+
+def credential_check(credentials: Credentials) -> tuple[str, dict[str, str]]:
+    """The statement that checks ``credentials`` (SQL, parameters); it returns the tenant found,
+    if any, and sets the transaction's tenant to it. A request with no credential at all is
+    refused here, before any statement."""
+    if credentials.by_session:
+        assert credentials.session_token is not None
+        return _SESSION_CHECK, {"credential": hash_api_key(credentials.session_token)}
+    if not credentials.bearer_key:
+        raise Unauthenticated("Send `Authorization: Bearer <API key>`.")
+    return _KEY_CHECK, {"credential": hash_api_key(credentials.bearer_key)}
+
+
+def checked_tenant(credentials: Credentials, found: str | None) -> TenantId:
+    """The tenant ``credentials`` may act for, given what their check found; the same answers
+    as ``authenticate`` and ``authenticate_session``."""
+    if credentials.by_session:
+        assert credentials.session_token is not None
+        return session_tenant_allowed(
+            found,
+            session_token=credentials.session_token,
+            tenant_header=credentials.tenant_header,
+            csrf_header=credentials.csrf_header,
+            changes_state=credentials.changes_state,
+        )
+    return key_tenant_allowed(found, credentials.tenant_header)
