@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import socket
+import uuid
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError
 
+from keybuzz.config import Settings
 from keybuzz.problems import PROBLEM_JSON, register_error_handlers
+from keybuzz.runtime import open_runtime
 from tests.factories import TenantCredentials
+from tests.fixtures.apps import api_client
 
 
 def _app_refusing(error: Exception) -> FastAPI:
@@ -113,3 +119,31 @@ async def test_the_backfill_already_active_is_documented(client: httpx.AsyncClie
     responses = spec["paths"]["/api/v1/orders/backfill"]["post"]["responses"]
     assert {"200", "202", "409"} <= set(responses)
     assert "500" not in responses
+
+
+# --- PostgreSQL down ----------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/orders", f"/api/v1/orders/{uuid.UUID(int=1)}", "/api/v1/marketplaces"]
+)
+async def test_with_postgresql_down_the_api_answers_503_not_500(
+    settings: Settings, path: str
+) -> None:
+    down = f"postgresql://postgres@127.0.0.1:{_closed_port()}/keybuzz"
+    headers = {"Authorization": "Bearer kb_anything", "X-Tenant-Id": "ecomlg-001"}
+
+    async with open_runtime(settings, database_url=down) as runtime, api_client(runtime) as client:
+        response = await client.get(path, headers=headers)
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database_unavailable"
+    assert str(make_url(down).port) not in response.text  # the log says where, not the client

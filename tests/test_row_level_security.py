@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from keybuzz.app import create_app
@@ -35,6 +35,7 @@ from keybuzz.simulator.server import SimulatorServer
 from keybuzz.tenants.models import TenantId
 from tests.factories import TenantCredentials, make_tenant, order_record
 from tests.fixtures.amazon import Deployed
+from tests.fixtures.limits import GENEROUS_LIMITS
 from tests.fixtures.sessions import sign_in
 from tests.fixtures.sync import backfill, settled_seller
 from tests.fixtures.tenant_scoping import tenant_tables
@@ -243,25 +244,27 @@ async def test_interleaved_requests_of_two_tenants_on_two_connections_see_only_t
     two_tenants_stored: dict[TenantId, tuple[TenantCredentials, set[str]]],
     tmp_path: Path,
 ) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path, db_pool_size=2)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path, db_pool_size=2, **GENEROUS_LIMITS)  # type: ignore[call-arg, arg-type]
     app_engine = create_engine(app_role_url(fresh_database_url), pool_size=2, max_overflow=0)
     owner_engine = create_engine(fresh_database_url, pool_size=1)
     at_checkin: list[tuple[int, str | None]] = []
-
-    @event.listens_for(app_engine.sync_engine, "checkin")
-    def read_setting_at_checkin(dbapi_connection: Any, record: Any) -> None:
-        if dbapi_connection is None:
-            return
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"SELECT pg_backend_pid(), current_setting('{TENANT_SETTING}', true)")
-        at_checkin.append(cursor.fetchone())
-        cursor.close()
-        dbapi_connection.rollback()
 
     tenants = [credentials for credentials, _ in two_tenants_stored.values()]
     mixed: list[tuple[TenantId, int]] = []
     try:
         async with open_runtime(settings, engine=app_engine, privileged_engine=owner_engine) as rt:
+            # The list is served by the read path's pool (keybuzz.reads), of db_pool_size: each
+            # connection it gets back is asked what tenant it is still bound to.
+            give_back = rt.read_pool.putconn
+
+            async def putconn_reading_the_setting(connection: Any) -> None:
+                cursor = await connection.execute(
+                    f"SELECT pg_backend_pid(), current_setting('{TENANT_SETTING}', true)"
+                )
+                at_checkin.append(await cursor.fetchone())
+                await give_back(connection)
+
+            rt.read_pool.putconn = putconn_reading_the_setting  # type: ignore[method-assign]
             transport = httpx.ASGITransport(app=create_app(settings, runtime=rt))
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 gate = asyncio.Semaphore(8)

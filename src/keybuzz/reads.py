@@ -55,6 +55,11 @@ class _JsonAsBytes(Loader):
         return bytes(data)
 
 
+READ_CONNECTION_WAIT = 5.0
+"""Seconds a read waits for a connection (every one busy, or PostgreSQL unreachable) before it
+answers 503 ``database_unavailable``: psycopg's pool keeps trying to connect meanwhile."""
+
+
 def open_read_pool(database_url: str, *, size: int) -> AsyncConnectionPool[Any]:
     """A pool of ``size`` autocommit connections for ``Reads``, opened empty: connections are
     made on first use (tests' runtimes that never read pay nothing)."""
@@ -64,6 +69,7 @@ def open_read_pool(database_url: str, *, size: int) -> AsyncConnectionPool[Any]:
         min_size=0,
         max_size=size,
         open=False,
+        timeout=READ_CONNECTION_WAIT,
         name="keybuzz-reads",
     )
 

@@ -384,7 +384,7 @@ async def test_a_read_is_one_round_trip_with_the_tenant_set_in_its_transaction(
         "SELECT",
         "COMMIT",
     ]
-    assert "set_config('app.tenant_id', k.tenant_id, true)" in parsed[1]
+    assert "set_config('app.tenant_id', keybuzz_tenant_of_api_key($1), true)" in parsed[1]
     assert "FROM orders o" in parsed[2]
     waits = [fields for fields in messages if fields[:1] == ["B"] and fields[2] == "ReadyForQuery"]
     assert len(waits) == 2  # one round trip for the read, one for SELECT current_setting
@@ -398,7 +398,7 @@ async def test_the_pool_path_answers_errors_as_before(fresh_database_url: str) -
     and a revoked key is refused by the next request (no cache)."""
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     async with open_runtime(settings, database_url=fresh_database_url) as runtime:
-        async with transaction(runtime.sessionmaker) as session:
+        async with transaction(runtime.privileged_sessionmaker) as session:
             tenant = await make_tenant(session, "ecomlg-001")
             rival = await make_tenant(session, "rival-002")
             await upsert_orders(session, tenant.id, [varied_order(n) for n in range(1, 4)])
@@ -419,7 +419,8 @@ async def test_the_pool_path_answers_errors_as_before(fresh_database_url: str) -
             assert await code("/api/v1/orders", {}) == (401, "unauthenticated")
             assert await code("/api/v1/orders?cursor=zzz", {}) == (401, "unauthenticated")
             assert await code("/api/v1/orders?limit=500", {}) == (401, "unauthenticated")
-            assert await code("/api/v1/orders/not-an-id", {}) == (401, "unauthenticated")
+            # No UUID, no route: nothing to authenticate for.
+            assert await code("/api/v1/orders/not-an-id", {}) == (404, "not_found")
             unknown_key = {**tenant.headers, "Authorization": "Bearer kb_unknown"}
             assert await code("/api/v1/orders?cursor=zzz", unknown_key) == (
                 401,
@@ -443,7 +444,7 @@ async def test_the_pool_path_answers_errors_as_before(fresh_database_url: str) -
                 422,
                 "validation_error",
             )
-            async with transaction(runtime.sessionmaker) as session:
+            async with transaction(runtime.privileged_sessionmaker) as session:
                 await tenants.revoke_api_keys(session, tenant.id)
             assert await code("/api/v1/orders", tenant.headers) == (401, "unauthenticated")
 
