@@ -55,9 +55,12 @@ class _JsonAsBytes(Loader):
         return bytes(data)
 
 
-READ_CONNECTION_WAIT = 5.0
-"""Seconds a read waits for a connection (every one busy, or PostgreSQL unreachable) before it
-answers 503 ``database_unavailable``: psycopg's pool keeps trying to connect meanwhile."""
+BUSY_POOL_WAIT = 30.0
+"""Seconds a read waits for one of the pool's connections while all are busy."""
+EMPTY_POOL_WAIT = 5.0
+"""Seconds a read waits when the pool holds no connection at all (PostgreSQL unreachable, or
+the very first reads): then 503 ``database_unavailable`` comes quickly, while psycopg's pool
+keeps trying to connect."""
 
 
 def open_read_pool(database_url: str, *, size: int) -> AsyncConnectionPool[Any]:
@@ -69,7 +72,7 @@ def open_read_pool(database_url: str, *, size: int) -> AsyncConnectionPool[Any]:
         min_size=0,
         max_size=size,
         open=False,
-        timeout=READ_CONNECTION_WAIT,
+        timeout=BUSY_POOL_WAIT,
         name="keybuzz-reads",
     )
 
@@ -102,7 +105,11 @@ class Reads:
 
     @classmethod
     def on_pool(cls, pool: AsyncConnectionPool[Any]) -> Reads:
-        return cls(pool.connection, begin="BEGIN", commit="COMMIT", rollback="ROLLBACK")
+        def connect() -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+            empty = pool.get_stats().get("pool_size", 0) == 0
+            return pool.connection(timeout=EMPTY_POOL_WAIT if empty else BUSY_POOL_WAIT)
+
+        return cls(connect, begin="BEGIN", commit="COMMIT", rollback="ROLLBACK")
 
     @classmethod
     def on_connection(cls, connection: AsyncConnection[Any]) -> Reads:
