@@ -8,9 +8,10 @@ query kinds of ``GET /api/v1/orders``: the first page, ``orderStatus=SHIPPED``, 
 full name>`` and a cursor 90 % deep. Two runs of the same mix, one after the other:
 
 - **API**: ``keybuzz serve --workers N`` (default: the machine's cores), ``--connections``
-  clients (aiohttp, keep-alive) for ``--seconds``, each sending the four kinds in turn; every
-  API process has ``ceil(connections / N)`` read connections, so the API holds as many as the
-  SQL run.
+  clients (aiohttp, keep-alive) for ``--seconds``, each sending the four kinds in turn. Every
+  API process may open ``--connections`` read connections: the kernel does not spread the
+  clients evenly over the processes, and a process with more clients than connections would
+  queue them; either way at most ``--connections`` statements run at once, as in the SQL run.
 - **SQL**: the same transactions the API sends for those requests (``keybuzz.reads``: BEGIN, the
   API key's check that sets ``app.tenant_id``, the list statement, COMMIT, in one round trip),
   through a psycopg pool of ``--connections`` connections, by as many clients, for as long.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -273,7 +273,7 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
     workers = args.workers or os.cpu_count() or 1
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server = serve(url, port, workers, math.ceil(args.connections / workers))
+    server = serve(url, port, workers, args.connections)
     headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": TENANT}
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=60)
