@@ -62,7 +62,7 @@ from bench.bench_orders import (
     scratch_url,
     server_url,
 )
-from keybuzz.db import libpq_url, migrate
+from keybuzz.db import app_role_url, libpq_url, migrate
 from keybuzz.orders.reads import list_sql
 from keybuzz.orders.schemas import OrderListParams
 from keybuzz.orders.service import build_query
@@ -281,7 +281,8 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
     headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": TENANT}
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=60)
-    pool = open_read_pool(url, size=args.connections)
+    # As the API's processes connect: the app's role, under row-level security.
+    pool = open_read_pool(app_role_url(url), size=args.connections)
     await pool.open()
     try:
         async with aiohttp.ClientSession(
