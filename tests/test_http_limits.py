@@ -4,10 +4,7 @@ only from an authenticated sender. What the application read is counted at the A
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -250,31 +247,17 @@ def test_three_unauthenticated_100_mb_posts_cost_the_server_no_memory(
 ) -> None:
     """The issue's measure: three unauthenticated 100 MB POSTs took the API from 203 MB to
     795 MB. The server now answers each before reading it, and its memory stays where it was."""
-    from tests.test_serve import _free_port, _wait_until_ready
+    from tests.test_serve import served
 
-    port = _free_port()
-    env = {**os.environ, "KEYBUZZ_DATABASE_URL": fresh_database_url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
-    log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "keybuzz.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_ready(server, log, f"http://127.0.0.1:{port}/readyz")
-        process = psutil.Process(server.pid)
+    with served(fresh_database_url, tmp_path) as service:
+        process = psutil.Process(service.process.pid)
         before = process.memory_info().rss
         answers = [
-            _send_big_post(port, "/api/v1/orders/backfill", chunked=True),
-            _send_big_post(port, "/api/v1/marketplaces/amazon/oauth/start", chunked=True),
-            _send_big_post(port, "/api/v1/orders/backfill", chunked=False),
+            _send_big_post(service.port, "/api/v1/orders/backfill", chunked=True),
+            _send_big_post(service.port, "/api/v1/marketplaces/amazon/oauth/start", chunked=True),
+            _send_big_post(service.port, "/api/v1/orders/backfill", chunked=False),
         ]
         grown = process.memory_info().rss - before
-    finally:
-        server.terminate()
-        server.wait()
     assert [status for status, _ in answers] == [401, 401, 413]
     assert all(sent < HUNDRED_MB for _, sent in answers)  # answered before the body was in
     assert grown < 20 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB"

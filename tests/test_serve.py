@@ -11,6 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -39,57 +42,55 @@ def _wait_until_ready(server: subprocess.Popen[bytes], log: Path, url: str) -> h
             time.sleep(0.2)
 
 
-@pytest.mark.slow
-def test_keybuzz_serve_migrates_and_answers(fresh_database_url: str, tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Served:
+    process: subprocess.Popen[bytes]
+    port: int
+    ready: httpx.Response
+    """What ``/readyz`` answered once the service was up."""
+
+
+@contextmanager
+def served(database_url: str, folder: Path, *options: str) -> Iterator[Served]:
+    """``keybuzz serve`` on ``database_url`` and a free port, up; stopped at the end."""
     port = _free_port()
-    env = {**os.environ, "KEYBUZZ_DATABASE_URL": fresh_database_url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
-    log = tmp_path / "serve.log"
+    env = {**os.environ, "KEYBUZZ_DATABASE_URL": database_url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
+    log = folder / "serve.log"
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "keybuzz.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "keybuzz.cli", "serve", "--port", str(port), *options],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     try:
         ready = _wait_until_ready(server, log, f"http://127.0.0.1:{port}/readyz")
-        assert ready.json() == {"status": "ready"}
-        unauthenticated = httpx.get(f"http://127.0.0.1:{port}/api/v1/orders", timeout=None)
-        assert unauthenticated.status_code == 401
-        assert unauthenticated.headers["content-type"] == "application/problem+json"
+        yield Served(server, port, ready)
     finally:
         server.terminate()
         server.wait()
 
 
 @pytest.mark.slow
+def test_keybuzz_serve_migrates_and_answers(fresh_database_url: str, tmp_path: Path) -> None:
+    with served(fresh_database_url, tmp_path) as service:
+        assert service.ready.json() == {"status": "ready"}
+        unauthenticated = httpx.get(f"http://127.0.0.1:{service.port}/api/v1/orders", timeout=None)
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.slow
 def test_several_api_processes_run_one_job_worker(fresh_database_url: str, tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "KEYBUZZ_DATABASE_URL": fresh_database_url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
-    log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "keybuzz.cli", "serve", "--port", str(port)),
-                *("--workers", "2", "--worker"),
-            ],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        ready = _wait_until_ready(server, log, f"http://127.0.0.1:{port}/readyz")
-        assert ready.json() == {"status": "ready"}
+    with served(fresh_database_url, tmp_path, "--workers", "2", "--worker") as service:
+        assert service.ready.json() == {"status": "ready"}
         with psycopg.connect(libpq_url(fresh_database_url), autocommit=True) as connection:
             while not _alive_workers(connection):  # the job worker may start after the API
                 time.sleep(0.2)
             time.sleep(2)  # a second worker, if any, would have registered by now
             assert _alive_workers(connection) == 1
-        assert len(_api_processes(server.pid)) == 2
-    finally:
-        server.terminate()
-        server.wait()
-    assert not _api_processes(server.pid)
+        assert len(_api_processes(service.process.pid)) == 2
+    assert not _api_processes(service.process.pid)
 
 
 def _alive_workers(connection: psycopg.Connection[tuple[object, ...]]) -> int:
