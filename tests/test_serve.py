@@ -51,10 +51,13 @@ class Served:
 
 
 @contextmanager
-def served(database_url: str, folder: Path, *options: str) -> Iterator[Served]:
-    """``keybuzz serve`` on ``database_url`` and a free port, up; stopped at the end."""
+def served(
+    database_url: str, folder: Path, *options: str, log_level: str = "WARNING"
+) -> Iterator[Served]:
+    """``keybuzz serve`` on ``database_url`` and a free port, up; stopped at the end. Its
+    console goes to ``folder / "serve.log"``."""
     port = _free_port()
-    env = {**os.environ, "KEYBUZZ_DATABASE_URL": database_url, "KEYBUZZ_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "KEYBUZZ_DATABASE_URL": database_url, "KEYBUZZ_LOG_LEVEL": log_level}
     log = folder / "serve.log"
     with log.open("wb") as output:
         server = subprocess.Popen(
@@ -91,6 +94,28 @@ def test_several_api_processes_run_one_job_worker(fresh_database_url: str, tmp_p
             assert _alive_workers(connection) == 1
         assert len(_api_processes(service.process.pid)) == 2
     assert not _api_processes(service.process.pid)
+
+
+@pytest.mark.slow
+def test_the_console_does_not_narrate_routine_housekeeping(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    with served(fresh_database_url, tmp_path, "--worker", log_level="INFO"):
+        with psycopg.connect(libpq_url(fresh_database_url), autocommit=True) as connection:
+            while _succeeded(connection, "queue:retry_stalled_jobs") < 2:
+                time.sleep(0.5)
+    console = (tmp_path / "serve.log").read_text()
+    assert "Uvicorn running" in console
+    assert "retry_stalled_jobs" not in console
+    assert "Registering task" not in console
+
+
+def _succeeded(connection: psycopg.Connection[tuple[object, ...]], task: str) -> int:
+    row = connection.execute(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'succeeded'",
+        (task,),
+    ).fetchone()
+    return int(row[0]) if row and isinstance(row[0], int) else 0
 
 
 def _alive_workers(connection: psycopg.Connection[tuple[object, ...]]) -> int:

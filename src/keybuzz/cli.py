@@ -77,6 +77,26 @@ def configure_logging(level: str) -> None:
     if level != "DEBUG":
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(hide_routine_jobs)
+
+
+# What the queue says at INFO about its periodic housekeeping (a stalled-jobs check every 5 s,
+# the sync scheduler every 15 s): three lines each time, which would bury what matters.
+ROUTINE_ACTIONS = frozenset(
+    {"registering_periodic_task", "periodic_task_deferred", "start_job", "job_success"}
+)
+
+
+def hide_routine_jobs(record: logging.LogRecord) -> bool:
+    """False for an INFO line of the queue about a periodic job that went well (periodic jobs
+    take only their ``timestamp``); their failures, and every other job, still show."""
+    if record.levelno > logging.INFO or getattr(record, "action", None) not in ROUTINE_ACTIONS:
+        return True
+    if record.__dict__["action"] == "registering_periodic_task":
+        return False
+    job = getattr(record, "job", None)
+    return not (isinstance(job, dict) and set(job.get("task_kwargs") or ()) == {"timestamp"})
 
 
 @app.command("config")
