@@ -65,7 +65,7 @@ UNMET_RATE_LIMITS = {
     for name in ("KEY_PER_SECOND", "KEY_BURST", "TENANT_PER_SECOND", "TENANT_BURST")
 }
 """The benchmark's one client asks back to back, past a key's default limit: the limits stay on,
-with leases so large that no refill lands in the figures (a default key refills every 5 requests,
+with leases so large that no refill lands in the figures (a default key refills at every request,
 one short statement); the limits have a benchmark of their own (bench_ratelimit.py)."""
 
 

@@ -71,16 +71,24 @@ class Settings(BaseSettings):
         default=True, description="Limit each API key's and each tenant's requests (429)."
     )
     rate_limit_key_per_second: float = Field(
-        default=50, gt=0, description="Requests per second of one API key (or browser session)."
+        default=10, gt=0, description="Requests per second of one API key (or browser session)."
     )
     rate_limit_key_burst: int = Field(
-        default=100, ge=1, description="Requests one API key (or browser session) may send at once."
+        default=40, ge=1, description="Requests one API key (or browser session) may send at once."
     )
     rate_limit_tenant_per_second: float = Field(
-        default=100, gt=0, description="Requests per second of one tenant, all its keys together."
+        default=30, gt=0, description="Requests per second of one tenant, all its keys together."
     )
     rate_limit_tenant_burst: int = Field(
-        default=200, ge=1, description="Requests one tenant may send at once."
+        default=100, ge=1, description="Requests one tenant may send at once."
+    )
+    rate_limit_max_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="A request over its limit whose token comes due within this many seconds "
+        "waits for it and is served; one that would wait longer is answered 429 after this "
+        "long (so a client that ignores Retry-After cannot spin). 0: refuse at once.",
     )
     rate_limit_anonymous_per_second: float = Field(
         default=1,

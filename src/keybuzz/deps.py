@@ -132,37 +132,61 @@ class Caller:
     credential: str
 
 
+async def _authenticate(
+    runtime: Runtime, session: AsyncSession, credentials: Credentials
+) -> Caller:
+    """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
+    otherwise the Orders page's session cookie, with its CSRF token on changes."""
+    bucket = rate_limit_bucket(credentials)
+    try:
+        if credentials.by_session:
+            assert credentials.session_token is not None
+            tenant_id = await tenants.authenticate_session(
+                session,
+                session_token=credentials.session_token,
+                tenant_header=credentials.tenant_header,
+                csrf_header=credentials.csrf_header,
+                changes_state=credentials.changes_state,
+            )
+        else:
+            tenant_id = await tenants.authenticate(
+                session, bearer_key=credentials.bearer_key, tenant_header=credentials.tenant_header
+            )
+    except Unauthenticated:
+        runtime.rate_limits.forget(bucket)
+        raise
+    return Caller(tenant_id, bucket)
+
+
 async def get_caller(
     runtime: RuntimeDep, session: SessionDep, credentials: CredentialsDep
 ) -> Caller:
-    """The API key when one is sent (a browser never adds it by itself, so no CSRF check);
-    otherwise the Orders page's session cookie, with its CSRF token on changes. A credential
-    this process saw over its rate limit a moment ago is refused before the database is asked."""
-    bucket = rate_limit_bucket(credentials)
-    runtime.rate_limits.refuse_if_over(bucket)
-    if credentials.by_session:
-        assert credentials.session_token is not None
-        tenant_id = await tenants.authenticate_session(
-            session,
-            session_token=credentials.session_token,
-            tenant_header=credentials.tenant_header,
-            csrf_header=credentials.csrf_header,
-            changes_state=credentials.changes_state,
-        )
-    else:
-        tenant_id = await tenants.authenticate(
-            session, bearer_key=credentials.bearer_key, tenant_header=credentials.tenant_header
-        )
-    return Caller(tenant_id, bucket)
+    """The authenticated caller, taking no token of the rate limits (the authentication of a
+    request with a body before it is read). A credential this process saw over its rate limit a
+    moment ago is refused before the database is asked."""
+    await runtime.rate_limits.refuse_if_over(rate_limit_bucket(credentials))
+    return await _authenticate(runtime, session, credentials)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_tenant(caller: CallerDep, runtime: RuntimeDep) -> TenantId:
+async def get_tenant(
+    runtime: RuntimeDep, session: SessionDep, credentials: CredentialsDep
+) -> TenantId:
     """The authenticated tenant, once the request has taken its tokens of the rate limits
-    (``KEYBUZZ_RATE_LIMIT_*``): one of its key's (or session's) bucket, one of its tenant's."""
-    await runtime.rate_limits.take(caller.credential, caller.tenant_id)
+    (``KEYBUZZ_RATE_LIMIT_*``): one of its key's (or session's) bucket, one of its tenant's.
+
+    A credential this process has served before takes them before it is authenticated, while
+    the request's transaction holds no connection yet: it may wait for them there. Otherwise
+    they are taken once the tenant is known; the transaction then holds a connection, so the
+    request is refused rather than made to wait (only a credential's first request in a
+    process)."""
+    bucket = rate_limit_bucket(credentials)
+    admitted = await runtime.rate_limits.admit(bucket)
+    caller = await _authenticate(runtime, session, credentials)
+    if not admitted:
+        await runtime.rate_limits.take(bucket, caller.tenant_id, may_wait=False)
     return caller.tenant_id
 
 
@@ -198,17 +222,23 @@ def get_reads(runtime: RuntimeDep) -> Reads:
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 
 
-def get_admission(runtime: RuntimeDep, credentials: CredentialsDep) -> Admit:
+async def get_admission(runtime: RuntimeDep, credentials: CredentialsDep) -> AsyncIterator[Admit]:
     """For the read path, which checks its credential in its own statement: a credential this
-    process saw over its rate limit a moment ago is refused before the database is asked, and
-    the request takes its tokens once the read has told its tenant."""
+    process has served before takes its rate limits' tokens (waiting for them, or refused)
+    before the database is asked; another takes them once the read has told its tenant (the
+    read's connection is back in its pool by then, so it may wait too)."""
     bucket = rate_limit_bucket(credentials)
-    runtime.rate_limits.refuse_if_over(bucket)
+    admitted = await runtime.rate_limits.admit(bucket)
 
     async def admit(tenant_id: TenantId) -> None:
-        await runtime.rate_limits.take(bucket, tenant_id)
+        if not admitted:
+            await runtime.rate_limits.take(bucket, tenant_id)
 
-    return admit
+    try:
+        yield admit
+    except Unauthenticated:
+        runtime.rate_limits.forget(bucket)
+        raise
 
 
 AdmitDep = Annotated[Admit, Depends(get_admission)]

@@ -4,7 +4,9 @@
 with 413 before reading it: at once when its ``Content-Length`` says so, else as soon as the
 chunks received pass the limit (nothing more is read). It also counts each client address's
 refused authentications (401) in the process and answers 429 to an address past its budget
-before the application or the database sees the request.
+before the application or the database sees the request, once
+``KEYBUZZ_RATE_LIMIT_MAX_DELAY_SECONDS`` has passed (so that a client asking again at once
+cannot spin on refusals).
 
 ``AuthenticatedBody`` (the route class of the ``/api/`` routers): FastAPI reads and parses a
 route's body before it solves the route's dependencies, the authentication among them; on a
@@ -14,6 +16,7 @@ dependency, in a short transaction of its own), and its body is read only then.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -54,6 +57,7 @@ class RequestLimits:
         self.max_body_bytes = settings.max_body_bytes
         self.addresses = AddressLimits(anonymous_limit(settings))
         self.limit_addresses = settings.rate_limit_enabled
+        self.max_delay = settings.rate_limit_max_delay_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +68,9 @@ class RequestLimits:
             await self._refuse(scope, receive, send, self._too_large())
             return
         address = scope["client"][0] if scope.get("client") else "unknown"
-        if self.limit_addresses and (wait := self.addresses.wait(address)) > 0:
+        if self.limit_addresses and self.addresses.wait(address) > 0:
+            await asyncio.sleep(self.max_delay)
+            wait = self.addresses.wait(address)
             refused = RateLimited(wait, "Too many refused authentications from this address.")
             await self._refuse(scope, receive, send, refused)
             return

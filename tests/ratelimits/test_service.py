@@ -1,13 +1,15 @@
 """Rate limits per API key and per tenant, shared by API processes through PostgreSQL.
 
 Each test serves the API on a database of its own, committing as in production, with limits
-low enough to meet and rates slow enough that no token comes back while it runs.
+low enough to meet and rates slow enough that no token comes back while it runs, or, for the
+delays, rates whose tokens come due while it watches. Times are bounded from below only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -24,7 +26,7 @@ from keybuzz.config import Settings
 from keybuzz.db import libpq_url, transaction
 from keybuzz.ratelimits.service import Limit
 from keybuzz.runtime import Runtime, open_runtime
-from keybuzz.tenants.service import issue_api_key
+from keybuzz.tenants.service import issue_api_key, revoke_api_keys
 from tests.factories import TenantCredentials, make_tenant
 from tests.fixtures.apps import app_on
 from tests.fixtures.limits import GENEROUS_LIMITS
@@ -32,6 +34,8 @@ from tests.fixtures.limits import GENEROUS_LIMITS
 PROBLEM = "application/problem+json"
 SLOW = 0.001
 """Tokens per second: none comes back during a test."""
+EARLY = 0.98
+"""The process's clock against the database's: a token may seem due a hair early."""
 
 
 def _settings(tmp_path: Path, **limits: Any) -> Settings:
@@ -241,6 +245,136 @@ async def test_refused_authentications_are_limited_per_address_without_the_datab
         async with _client_from(app, "198.51.100.2") as neighbour:
             served = await neighbour.get("/api/v1/orders", headers=tenant.headers)
             assert served.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/orders", "/api/v1/orders/quarantine"],
+    ids=["read path", "request transaction"],
+)
+async def test_a_request_over_its_limit_waits_for_its_token_and_is_served(
+    fresh_database_url: str, tmp_path: Path, path: str
+) -> None:
+    rate = 4.0
+    settings = _settings(
+        tmp_path,
+        rate_limit_key_per_second=rate,
+        rate_limit_key_burst=1,
+        rate_limit_max_delay_seconds=1.0,
+    )
+    async with _serving(settings, fresh_database_url) as (runtime, client):
+        tenant = await _tenant(runtime, "ecomlg-001")
+        started = time.monotonic()
+        assert (await client.get(path, headers=tenant.headers)).status_code == 200
+
+        async def served_at() -> float:
+            response = await client.get(path, headers=tenant.headers)
+            assert response.status_code == 200, response.text
+            return time.monotonic() - started
+
+        # One token a quarter of a second: the next four come due within the maximum delay.
+        times = sorted(await asyncio.gather(*(served_at() for _ in range(4))))
+    for n, elapsed in enumerate(times, start=1):
+        assert elapsed >= EARLY * n / rate
+
+
+async def test_a_request_beyond_the_maximum_delay_is_refused_once_it_has_passed(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    delay = 0.3
+    settings = _settings(
+        tmp_path,
+        rate_limit_key_per_second=SLOW,
+        rate_limit_key_burst=1,
+        rate_limit_max_delay_seconds=delay,
+    )
+    async with _serving(settings, fresh_database_url) as (runtime, client):
+        tenant = await _tenant(runtime, "ecomlg-001")
+        assert await _statuses(client, tenant, 1) == [200]
+        for _ in range(2):  # asking the database, then from the process's memory
+            sent = time.monotonic()
+            refused = await client.get("/api/v1/orders", headers=tenant.headers)
+            assert time.monotonic() - sent >= EARLY * delay
+            _assert_rate_limited(refused)
+        with _statements() as statements:
+            sent = time.monotonic()
+            _assert_rate_limited(await client.get("/api/v1/orders", headers=tenant.headers))
+            assert time.monotonic() - sent >= EARLY * delay
+        assert statements == []
+
+
+async def test_delayed_requests_spend_their_tokens_across_processes(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    rate, burst, delay = 10.0, 5, 0.5
+    settings = _settings(
+        tmp_path,
+        rate_limit_tenant_per_second=rate,
+        rate_limit_tenant_burst=burst,
+        rate_limit_max_delay_seconds=delay,
+    )
+    lease = Limit(rate, burst).lease
+    async with (
+        _serving(settings, fresh_database_url) as (first, first_client),
+        _serving(settings, fresh_database_url) as (_, second_client),
+    ):
+        tenant = await _tenant(first, "ecomlg-001")
+        started = time.monotonic()
+
+        async def answered(client: httpx.AsyncClient) -> tuple[int, float]:
+            response = await client.get("/api/v1/orders", headers=tenant.headers)
+            return response.status_code, time.monotonic() - started
+
+        answers = await asyncio.gather(
+            *(answered(client) for client in (first_client, second_client) for _ in range(12))
+        )
+    served = sorted(elapsed for status, elapsed in answers if status == 200)
+    refused = [elapsed for status, elapsed in answers if status == 429]
+    assert len(served) + len(refused) == len(answers)
+    assert served
+    assert refused  # 24 at once are more than the burst and the delay's debt together
+    assert all(elapsed >= EARLY * delay for elapsed in refused)
+    # Served no sooner than the shared bucket had the token: the burst at once, then one per
+    # 1/rate s, whichever process served it (one lease each of slack).
+    for n, elapsed in enumerate(served, start=1):
+        assert elapsed >= EARLY * (n - burst - 2 * lease) / rate
+
+
+async def test_a_revoked_key_stops_taking_its_tenants_tokens(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path, rate_limit_tenant_per_second=SLOW, rate_limit_tenant_burst=3)
+    async with _serving(settings, fresh_database_url) as (runtime, client):
+        tenant = await _tenant(runtime, "ecomlg-001")
+        assert await _statuses(client, tenant, 1) == [200]
+        async with transaction(runtime.privileged_sessionmaker) as session:
+            await revoke_api_keys(session, tenant.id)
+        # The first refusal took its token before the key was found revoked; no other does.
+        assert await _statuses(client, tenant, 5) == [401] * 5
+        assert (
+            await client.get("/api/v1/orders/quarantine", headers=tenant.headers)
+        ).status_code == 401
+        new_key = await _new_key(runtime, tenant)
+        assert await _statuses(client, new_key, 2) == [200, 429]
+
+
+async def test_refused_authentications_past_the_budget_are_answered_after_the_delay(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    delay = 0.3
+    settings = _settings(
+        tmp_path,
+        rate_limit_anonymous_per_second=SLOW,
+        rate_limit_anonymous_burst=1,
+        rate_limit_max_delay_seconds=delay,
+    )
+    async with _serving(settings, fresh_database_url) as (runtime, client):
+        tenant = await _tenant(runtime, "ecomlg-001")
+        guess = TenantCredentials(tenant.id, "kb_guess")
+        assert await _statuses(client, guess, 1) == [401]
+        sent = time.monotonic()
+        _assert_rate_limited(await client.get("/api/v1/orders", headers=guess.headers))
+        assert time.monotonic() - sent >= EARLY * delay
 
 
 @asynccontextmanager

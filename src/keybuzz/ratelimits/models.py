@@ -21,7 +21,7 @@ class RateLimitBucket(Base):
 
     bucket_key: Mapped[str] = mapped_column(Text, primary_key=True)
     tokens: Mapped[float] = mapped_column(Double)
-    """What the bucket held at ``updated_at``."""
+    """What the bucket held at ``updated_at``; below 0: tokens taken ahead of their time."""
     granted: Mapped[int]
     """Tokens the last take got (how the statement reports it)."""
     updated_at: Mapped[dt.datetime]

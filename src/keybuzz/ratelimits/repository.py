@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 # The bucket as it stands now: what it held, plus what the rate has added since it was last
 # touched (the server's clock, so that every process and machine reads the same time), at most
-# the burst. A new bucket starts full.
+# the burst. A new bucket starts full. A bucket may be in debt (below 0) by up to ``:debt``
+# tokens: tokens taken ahead of their time, by requests that wait until they come due.
 _REFILLED = (
     "least(:burst, b.tokens + :rate * greatest(0, "
     "extract(epoch FROM statement_timestamp() - b.updated_at)))"
 )
-_GRANTED = f"least(:want, floor({_REFILLED}))"
+_GRANTED = f"least(:want, greatest(0, floor({_REFILLED} + :debt)))"
 
 # One atomic statement: the row lock of the upsert serialises the takers of one bucket, and
 # nothing is held after it (each runs on its own in autocommit).
@@ -35,19 +36,24 @@ TAKE_TOKENS = text(
 @dataclass(frozen=True)
 class Grant:
     granted: int
-    """Tokens taken for the caller (0: the bucket held less than one)."""
+    """Tokens taken for the caller (0: the bucket held less than one, debt allowed included)."""
     left: float
-    """What the bucket holds after the take."""
+    """What the bucket holds after the take; below 0 when tokens were taken ahead of time: the
+    last one comes due once the rate has refilled that much."""
 
 
 async def take_tokens(
-    engine: AsyncEngine, key: str, *, want: int, per_second: float, burst: int
+    engine: AsyncEngine,
+    key: str,
+    *,
+    want: int,
+    per_second: float,
+    burst: int,
+    debt: float = 0.0,
 ) -> Grant:
-    """Take up to ``want`` whole tokens from bucket ``key``, refilled first; one round trip."""
+    """Take up to ``want`` whole tokens from bucket ``key``, refilled first, going at most
+    ``debt`` tokens below empty; one round trip."""
+    params = {"key": key, "want": want, "rate": per_second, "burst": burst, "debt": debt}
     async with engine.connect() as connection:
-        row = (
-            await connection.execute(
-                TAKE_TOKENS, {"key": key, "want": want, "rate": per_second, "burst": burst}
-            )
-        ).one()
+        row = (await connection.execute(TAKE_TOKENS, params)).one()
     return Grant(granted=int(row.granted), left=float(row.tokens))
