@@ -1,20 +1,33 @@
 """The Orders API under load against the statements it sends, sent straight to PostgreSQL.
 
     python bench/bench_api.py [--orders 1000000] [--connections 32] [--seconds 60]
-                              [--workers N] [--samples 300] [--database NAME]
+                              [--warmup 10] [--workers N] [--samples 300] [--database NAME]
 
 One tenant with ``--orders`` orders (2.5 items each, COPYed: about 2 minutes a million). Four
 query kinds of ``GET /api/v1/orders``: the first page, ``orderStatus=SHIPPED``, ``q=<a buyer's
-full name>`` and a cursor 90 % deep. Two runs of the same mix, one after the other:
+full name>`` and a cursor 90 % deep. Two sides load the same mix:
 
 - **API**: ``keybuzz serve --workers N`` (default: the machine's cores), ``--connections``
-  clients (aiohttp, keep-alive) for ``--seconds``, each sending the four kinds in turn. Every
-  API process may open ``--connections`` read connections: the kernel does not spread the
-  clients evenly over the processes, and a process with more clients than connections would
-  queue them; either way at most ``--connections`` statements run at once, as in the SQL run.
+  clients (aiohttp, keep-alive), each sending the four kinds in turn. Its processes hold
+  ``--connections`` read connections together, as many as the SQL side's pool
+  (``KEYBUZZ_DB_POOL_SIZE`` = ``--connections`` / N each, rounded up). Each process once
+  opened ``--connections`` of its own: twice as many backends as the SQL side at 2 processes
+  (and a server of ``max_connections`` 100 running out of them), each prepared its statements
+  later (psycopg prepares a statement at its sixth execution on a connection) and left less
+  of the CPU cache to the others. The kernel does not spread the clients exactly evenly over
+  the processes (19 and 13 of 32, say): a process with more clients than connections queues
+  the few extra ones in its pool, which costs little: the cores, not the connections, are
+  what the requests wait for.
 - **SQL**: the same transactions the API sends for those requests (``keybuzz.reads``: BEGIN, the
   API key's check that sets ``app.tenant_id``, the list statement, COMMIT, in one round trip),
-  through a psycopg pool of ``--connections`` connections, by as many clients, for as long.
+  through a psycopg pool of ``--connections`` connections, by as many clients.
+
+Each side first runs ``--warmup`` seconds unmeasured: its pools reach their size and every
+connection has prepared its statements. Then ``--seconds`` of each side, measured in halves in
+the order API, SQL, SQL, API, so that the machine's drift (other work, caches) weighs on both
+alike: measured API-then-SQL, the first side paid for the warm-up of caches and of new
+connections. PostgreSQL's CPU counts every backend of the database that ran during a half,
+those born during it too.
 
 Then one client alone, ``--samples`` requests of each kind through each. Printed and written
 to ``bench/results/bench_api.json``: requests per second and their ratio (target API >= 0.8 x
@@ -31,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -86,6 +100,17 @@ class Run:
     api_cpu_seconds: float
     postgres_cpu_seconds: float
 
+    def __add__(self, other: Run) -> Run:
+        return Run(
+            latencies={
+                kind: values + other.latencies[kind] for kind, values in self.latencies.items()
+            },
+            requests=self.requests + other.requests,
+            seconds=self.seconds + other.seconds,
+            api_cpu_seconds=self.api_cpu_seconds + other.api_cpu_seconds,
+            postgres_cpu_seconds=self.postgres_cpu_seconds + other.postgres_cpu_seconds,
+        )
+
     def summary(self) -> dict[str, Any]:
         every = [value for values in self.latencies.values() for value in values]
         return {
@@ -127,24 +152,50 @@ def api_processes(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return [parent, *parent.children(recursive=True)]
 
 
-def backends(url: str) -> list[psutil.Process]:
-    """This database's PostgreSQL backends (a server on this machine)."""
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of each of this database's PostgreSQL backends (a server on this machine)."""
     database = make_url(url).database
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         pids = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (database,),
         ).fetchall()
-    found = []
+    found = {}
     for (pid,) in pids:
         try:
-            found.append(psutil.Process(pid))
+            times = psutil.Process(pid).cpu_times()
         except psutil.NoSuchProcess:
-            pass
+            continue
+        found[pid] = times.user + times.system
     return found
 
 
 # --- Load ----------------------------------------------------------------------------------------
+
+
+async def drive(
+    call: Callable[[Kind], Awaitable[None]],
+    kinds: list[Kind],
+    *,
+    connections: int,
+    seconds: float,
+    latencies: dict[str, list[float]] | None = None,
+) -> int:
+    """``connections`` clients, each sending the kinds in turn for ``seconds``; requests sent."""
+    deadline = time.perf_counter() + seconds
+
+    async def client(number: int) -> int:
+        done = 0
+        while time.perf_counter() < deadline:
+            kind = kinds[(number + done) % len(kinds)]
+            started = time.perf_counter()
+            await call(kind)
+            if latencies is not None:
+                latencies[kind.name].append((time.perf_counter() - started) * 1000)
+            done += 1
+        return done
+
+    return sum(await asyncio.gather(*(client(n) for n in range(connections))))
 
 
 async def load(
@@ -157,31 +208,23 @@ async def load(
     url: str,
 ) -> Run:
     latencies: dict[str, list[float]] = {kind.name: [] for kind in kinds}
-    for kind in kinds:  # warm every connection's statements a little
-        await asyncio.gather(*(call(kind) for _ in range(connections)))
-    deadline = time.perf_counter() + seconds
-    watched, postgres = processes(), backends(url)
-    api_before, postgres_before = cpu_seconds(watched), cpu_seconds(postgres)
-
-    async def client(number: int) -> int:
-        done = 0
-        while time.perf_counter() < deadline:
-            kind = kinds[(number + done) % len(kinds)]
-            started = time.perf_counter()
-            await call(kind)
-            latencies[kind.name].append((time.perf_counter() - started) * 1000)
-            done += 1
-        return done
-
+    watched = processes()
+    api_before, postgres_before = cpu_seconds(watched), backend_cpu(url)
     started = time.perf_counter()
-    requests = sum(await asyncio.gather(*(client(n) for n in range(connections))))
+    requests = await drive(
+        call, kinds, connections=connections, seconds=seconds, latencies=latencies
+    )
     elapsed = time.perf_counter() - started
+    postgres_after = backend_cpu(url)
     return Run(
         latencies=latencies,
         requests=requests,
         seconds=elapsed,
         api_cpu_seconds=cpu_seconds(watched) - api_before,
-        postgres_cpu_seconds=cpu_seconds(postgres) - postgres_before,
+        # Every backend that ran, those born during the run too (a pool that grows).
+        postgres_cpu_seconds=sum(
+            cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_after.items()
+        ),
     )
 
 
@@ -277,7 +320,7 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
     workers = args.workers or os.cpu_count() or 1
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server = serve(url, port, workers, args.connections)
+    server = serve(url, port, workers, math.ceil(args.connections / workers))
     headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": TENANT}
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -290,16 +333,22 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
         ) as session:
             await wait_ready(session, base_url)
             api, sql = api_caller(session, base_url), sql_caller(Reads.on_pool(pool))
-            print(f"API: {args.connections} clients, {args.seconds} s…", flush=True)
-            api_run = await load(
-                api, kinds, connections=args.connections, seconds=args.seconds,
-                processes=lambda: api_processes(server), url=url,
-            )  # fmt: skip
-            print(f"SQL: {args.connections} clients, {args.seconds} s…", flush=True)
-            sql_run = await load(
-                sql, kinds, connections=args.connections, seconds=args.seconds,
-                processes=list, url=url,
-            )  # fmt: skip
+            sides = {"API": api, "SQL": sql}
+            for name, call in sides.items():
+                print(f"{name}: warming up, {args.warmup} s…", flush=True)
+                await drive(call, kinds, connections=args.connections, seconds=args.warmup)
+            runs: dict[str, list[Run]] = {"API": [], "SQL": []}
+            # API, SQL, SQL, API: what drifts during the measure (the machine's other work,
+            # caches) weighs on both sides alike.
+            for name in ("API", "SQL", "SQL", "API"):
+                print(f"{name}: {args.connections} clients, {args.seconds / 2} s…", flush=True)
+                watched = (lambda: api_processes(server)) if name == "API" else list
+                half = await load(
+                    sides[name], kinds, connections=args.connections,
+                    seconds=args.seconds / 2, processes=watched, url=url,
+                )  # fmt: skip
+                runs[name].append(half)
+            api_run, sql_run = (sum(runs[name][1:], runs[name][0]) for name in ("API", "SQL"))
             print(f"One client, {args.samples} requests of each kind…", flush=True)
             single = {}
             for kind in kinds:
@@ -321,6 +370,7 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
         "orders": count,
         "connections": args.connections,
         "seconds": args.seconds,
+        "warmup_seconds": args.warmup,
         "api_workers": workers,
         "cores": os.cpu_count(),
         "api": api_summary,
@@ -373,6 +423,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=None, help="Default: the cores.")
+    parser.add_argument(
+        "--warmup", type=float, default=10.0, help="Seconds of each side's load not measured."
+    )
     parser.add_argument("--samples", type=int, default=300, help="One client, per kind.")
     parser.add_argument(
         "--database", default=None, help="Keep the seeded database under this name (reused)."
