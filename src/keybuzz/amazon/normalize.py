@@ -65,6 +65,10 @@ _CHANNELS = {"AMAZON": "AFN", "MERCHANT": "MFN", "AFN": "AFN", "MFN": "MFN"}
 
 
 def map_status(amazon_status: str, order_id: str) -> tuple[OrderStatus, DeliveryStatus | None]:
+    # The keys are letters only: a status of letters alone is its own key.
+    status = STATUS_TABLE.get(amazon_status.upper())
+    if status is not None:
+        return status
     key = "".join(ch for ch in amazon_status.upper() if ch.isalpha())
     try:
         return STATUS_TABLE[key]
@@ -83,8 +87,16 @@ def _channel(value: str | None) -> str | None:
 def _per_unit(line_total: Decimal | None, quantity: int) -> Decimal | None:
     if line_total is None or quantity <= 0:
         return None
-    exponent = line_total.as_tuple().exponent
     unit = line_total / quantity
+    if line_total.is_finite():
+        # Quantizing to the line total itself takes its exponent without taking it apart
+        # (as_tuple); where that fails (an exponent out of the context's range) the long way
+        # below gives what it always gave.
+        try:
+            return unit.quantize(line_total)
+        except ArithmeticError:
+            pass
+    exponent = line_total.as_tuple().exponent
     return unit.quantize(Decimal(1).scaleb(exponent)) if isinstance(exponent, int) else unit
 
 
