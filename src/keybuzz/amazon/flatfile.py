@@ -72,9 +72,10 @@ class OrderReportRow:
     price_designation: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReportLine:
-    """One data line of the report: its row when it could be read, else why not."""
+    """One data line of the report: its row when it could be read, else why not. Not frozen,
+    as ``OrderReportRow``: a report makes one per line."""
 
     index: int
     """Its place among the document's data rows, from 0 (blank lines and the header aside)."""

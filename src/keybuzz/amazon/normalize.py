@@ -267,6 +267,8 @@ def from_v0(
 
 def _report_item_ids(rows: Sequence[OrderReportRow]) -> list[str]:
     """The report has no order-item id: a line is known by its SKU (else ASIN), made unique."""
+    if len(rows) == 1:
+        return [rows[0].sku or rows[0].asin or "line-1"]
     seen: dict[str, int] = {}
     ids = []
     for index, row in enumerate(rows):
@@ -298,10 +300,12 @@ def from_report_rows(rows: Sequence[OrderReportRow]) -> OrderRecord:
         order_ref=first.merchant_order_id or first.amazon_order_id,
         marketplace_id=market.id if market else None,
         order_date=first.purchase_date,
-        external_updated_at=max(row.last_updated_date for row in rows),
+        external_updated_at=first.last_updated_date
+        if len(rows) == 1
+        else max(row.last_updated_date for row in rows),
         order_status=status[0],
         delivery_status=status[1],
-        currency=next((row.currency for row in rows if row.currency), None),
+        currency=first.currency or next((row.currency for row in rows if row.currency), None),
         shipping_address=address,
         fulfillment_channel=_channel(first.fulfillment_channel),
         items=tuple(

@@ -39,6 +39,7 @@ event (``repository.set_sav_status``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -50,7 +51,7 @@ from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keybuzz.db import raw_connection, uuid7
+from keybuzz.db import raw_connection, uuid7_hexes
 from keybuzz.orders.models import EventField, EventSource
 from keybuzz.orders.records import ItemRecord, OrderRecord
 from keybuzz.tenants.models import TenantId
@@ -409,7 +410,20 @@ def copy_number(value: Decimal | None) -> str:
 
 def copy_json(value: dict[str, Any] | None) -> str:
     """A ``jsonb`` value, as psycopg's ``Jsonb`` dumps it (``json.dumps``)."""
-    return NULL if value is None else copy_text(json.dumps(value))
+    if value is None:
+        return NULL
+    pairs = tuple(value.items())
+    if all(type(text) is str for _, text in pairs):
+        return _copy_text_object(pairs)
+    return copy_text(json.dumps(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _copy_text_object(pairs: tuple[tuple[str, str], ...]) -> str:
+    """An object of text values: addresses, which a report repeats (city, region, postcode,
+    country) and which dump to the same text each time. Only text values come here, so that
+    equal keys are the same JSON (1, 1.0 and True are equal keys, and three JSON texts)."""
+    return copy_text(json.dumps(dict(pairs)))
 
 
 def copy_bool(value: bool) -> str:
@@ -560,7 +574,7 @@ async def _copy_new_batch(
     """COPY a batch of orders none of which is stored, with their items, in a savepoint;
     ``None`` (and nothing written) when one of them was stored after all."""
     item_lists = [_unique_items(record) for record in batch]
-    ids = [uuid7().hex for _ in batch]
+    ids = uuid7_hexes(len(batch))
     async with conn.cursor() as cur:
         # An explicit savepoint: psycopg's own would commit the caller's transaction when it
         # holds no statement yet.
