@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -10,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.util.exc import CommandError
 
-from keybuzz.db import alembic_config, libpq_url
+from keybuzz.db import alembic_config, libpq_url, uuid7, uuid7_hexes
 
 START_EMBEDDED = (
     "import sys; from pathlib import Path; from keybuzz.db import start_embedded_postgres; "
@@ -90,3 +91,13 @@ def test_a_wrong_database_url_is_a_clear_error() -> None:
 def test_alembic_refuses_an_unknown_revision(database_url: str) -> None:
     with pytest.raises(CommandError):
         command.upgrade(alembic_config(database_url), "no-such-revision")
+
+
+def test_ids_made_in_bulk_are_distinct_time_ordered_uuid7s() -> None:
+    before = uuid7()
+    made = [uuid.UUID(value) for value in uuid7_hexes(1000)]
+
+    assert len(set(made)) == 1000
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in made)
+    # The first 48 bits are the milliseconds, as uuid7's: none is older than one made before.
+    assert min(value.int >> 80 for value in made) >= before.int >> 80

@@ -53,6 +53,20 @@ UUID7_DEFAULT = text("keybuzz_uuid7()")
 """Every table's ids: UUIDv7, time-ordered, made by PostgreSQL (migration 0001)."""
 
 
+def uuid7_hexes(count: int) -> list[str]:
+    """``count`` UUIDv7s as ``uuid7`` makes them, as 32 hex digits (which PostgreSQL reads as
+    a uuid), from one read of the random source: for rows COPYed in bulk."""
+    milliseconds = time.time_ns() // 1_000_000
+    random = os.urandom(10 * count)
+    high = (milliseconds << 16) | 0x7000  # 48 bits of time, version 7, 12 random bits to come
+    return [
+        f"{high | (chunk >> 68):016x}{(chunk & (1 << 64) - 1) & ~(0x3 << 62) | (0x2 << 62):016x}"
+        for chunk in (
+            int.from_bytes(random[start : start + 10]) for start in range(0, 10 * count, 10)
+        )
+    ]
+
+
 def uuid7() -> uuid.UUID:
     """A UUIDv7 as ``keybuzz_uuid7()`` makes it (milliseconds since the epoch, then random
     bits), for rows COPYed with their ids."""

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from keybuzz.orders.models import Order, OrderItem
-from keybuzz.orders.records import Detail, ItemRecord, OrderStatus, SavStatus
+from keybuzz.orders.records import Detail, ItemRecord, OrderRecord, OrderStatus, SavStatus
 from keybuzz.orders.repository import set_sav_status
 from keybuzz.orders.service import upsert_orders
 from keybuzz.tenants.models import Tenant
@@ -287,6 +287,101 @@ async def test_an_order_stored_meanwhile_makes_the_batch_merge_instead(
     assert len(stored) == 10
     [changed] = [o for o in stored if o.external_order_id == older.external_order_id]
     assert changed.order_status is OrderStatus.SHIPPED
+
+
+# Values COPY's text format must escape, or could misread: its delimiters, its escape character,
+# its NULL marker and end-of-data marker written as text, characters Python calls unprintable
+# that need no escape, and numbers and times in their less usual forms.
+_AWKWARD_TEXTS = (
+    "tab\there",
+    "new\nline",
+    "carriage\r\nreturn",
+    "back\\slash",
+    "\\N",
+    "\\\\N",
+    "\\.",
+    "\\t not a tab",
+    "trailing\\",
+    "",
+    "Crème brûlée 🍮 ß",
+    "vertical\x0btab, unit\x1fseparator, line\u2028separator",
+)
+_AWKWARD_PRICES = (Decimal("1E+2"), Decimal("-0.00"), Decimal("0.000001"), Decimal("NaN"))
+
+
+def _awkward_records() -> list[OrderRecord]:
+    paris = dt.timezone(dt.timedelta(hours=2))
+    records = []
+    for number, value in enumerate(_AWKWARD_TEXTS):
+        record = order_record(
+            customer_name=value,
+            customer_email=None,
+            carrier=value or None,
+            total_amount=_AWKWARD_PRICES[number % len(_AWKWARD_PRICES)],
+            shipping_address={"city": value, "addressLine1": "12 rue de l'Été\t\\"},
+            order_date=dt.datetime(2026, 11, 3, 14, 5, 6, 123456, tzinfo=paris),
+        )
+        items = tuple(
+            dataclasses.replace(item, title=value, sku=f"{value}-{line}", unit_price=price)
+            for line, (item, price) in enumerate(
+                zip(record.items or (), (_AWKWARD_PRICES[number % 4], None), strict=True)
+            )
+        )
+        records.append(dataclasses.replace(record, items=items))
+    return records
+
+
+def _as_stored(records: list[OrderRecord]) -> list[tuple[Any, ...]]:
+    """What ``_stored`` should read back: every value as given (NaN compared as text)."""
+    return sorted(
+        (
+            record.external_order_id,
+            record.customer_name,
+            record.customer_email,
+            record.carrier,
+            str(record.total_amount),
+            record.shipping_address,
+            record.order_date,
+            item.external_item_id,
+            item.sku,
+            item.title,
+            None if item.unit_price is None else str(item.unit_price),
+        )
+        for record in records
+        for item in record.items or ()
+    )
+
+
+async def _stored(session: AsyncSession, tenant: TenantCredentials) -> list[tuple[Any, ...]]:
+    rows = await session.execute(
+        text(
+            "SELECT o.external_order_id, o.customer_name, o.customer_email, o.carrier, "
+            "o.total_amount::text, o.shipping_address, o.order_date, i.external_item_id, i.sku, "
+            "i.title, i.unit_price::text FROM orders o JOIN order_items i ON i.order_id = o.id "
+            "AND i.tenant_id = :tenant WHERE o.tenant_id = :tenant"
+        ),
+        {"tenant": tenant.id},
+    )
+    return sorted(tuple(row) for row in rows)
+
+
+async def test_every_value_is_stored_exactly_as_given_copied_in_or_merged(
+    session: AsyncSession, tenant: TenantCredentials, other_tenant: TenantCredentials
+) -> None:
+    records = _awkward_records()
+
+    copied = await upsert_orders(session, tenant.id, records, expect_new=True)
+    merged = await upsert_orders(session, other_tenant.id, records)
+
+    assert copied.orders_written == merged.orders_written == len(_AWKWARD_TEXTS)
+    expected = _as_stored(records)
+    # PostgreSQL's numeric has neither exponent nor negative zero: 1E+2 reads back as 100.
+    read_as = {"1E+2": "100", "-0.00": "0.00"}
+    expected = [
+        tuple(read_as.get(v, v) if isinstance(v, str) else v for v in row) for row in expected
+    ]
+    assert await _stored(session, tenant) == expected
+    assert await _stored(session, other_tenant) == expected
 
 
 async def test_orders_copied_in_belong_to_the_callers_transaction(engine: AsyncEngine) -> None:

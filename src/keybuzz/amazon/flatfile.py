@@ -13,12 +13,11 @@ resume a document after the rows it has already handled (``skip_rows``).
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Any
 
 from keybuzz.amazon.errors import AmazonMalformedResponse
@@ -73,9 +72,10 @@ class OrderReportRow:
     price_designation: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReportLine:
-    """One data line of the report: its row when it could be read, else why not."""
+    """One data line of the report: its row when it could be read, else why not. Not frozen,
+    as ``OrderReportRow``: a report makes one per line."""
 
     index: int
     """Its place among the document's data rows, from 0 (blank lines and the header aside)."""
@@ -140,8 +140,15 @@ _MONEY_FIELDS = {
 }
 
 
+_CACHED = 4096
+"""Distinct cells a reader remembers the value of, per kind, at most (then it starts afresh):
+a report repeats its prices and its orders' dates from line to line, and reading a cell once
+is a fraction of the cost of reading it again. Values are immutable, so they are shared."""
+
+
 class _RowReader:
-    """Reads lines of one document: the header's column positions are looked up once."""
+    """Reads lines of one document: the header's column positions are looked up once, and the
+    cells that repeat (prices, dates) read once each."""
 
     def __init__(self, header: str) -> None:
         self.names = tuple(name.strip().lower() for name in header.split("\t"))
@@ -150,13 +157,16 @@ class _RowReader:
         if missing:
             raise AmazonMalformedResponse(f"order report without column(s) {', '.join(missing)}")
         self._order_id = index["amazon-order-id"]
-        # The cell position of each field of OrderReportRow, in the fields' order (a column the
-        # document lacks reads as the empty cell appended to every line), and the fields whose
-        # cells are more than text, with how they read.
-        absent = len(self.names)
-        columns = [_FIELD_READS[field.name] for field in fields(OrderReportRow)]
-        self._positions = [index.get(column, absent) for column, _ in columns]
-        self._reads = [(slot, read) for slot, (_, read) in enumerate(columns) if read is not _text]
+        self._width = len(self.names)
+        # Every line is cut to the header's width plus one empty cell, the one a column the
+        # document lacks reads (so a short line reads as if padded with empty cells).
+        self._padding = [""] * (self._width + 1)
+        absent = self._width
+        columns = [_FIELD_COLUMNS[field.name] for field in fields(OrderReportRow)]
+        self._positions = [index.get(column, absent) for column in columns]
+        self._money = [(slot, columns[slot]) for slot in _MONEY_SLOTS]
+        self._prices: dict[str, Decimal] = {}
+        self._moments: dict[str, datetime] = {}
 
     def line(self, text: str, index: int, number: int) -> ReportLine:
         cells = text.split("\t")
@@ -170,84 +180,103 @@ class _RowReader:
         return ReportLine(index, number, row.amazon_order_id, row, None, tuple(cells), self.names)
 
     def _row(self, cells: list[str]) -> OrderReportRow:
-        width = len(self.names)
-        values: list[Any] = [cell.strip() or None for cell in cells[:width]]
-        values.append(None)
-        if len(values) <= width:
-            values.extend([None] * (width + 1 - len(values)))
-        row = [values[i] for i in self._positions]
-        for slot, read in self._reads:
-            row[slot] = read(row[slot])
+        padded = cells[: self._width]
+        padded.extend(self._padding[len(padded) :])
+        row: list[Any] = [padded[i].strip() or None for i in self._positions]
+        # Checked in the fields' order: the reason names the first field that cannot be read.
+        if row[_AMAZON_ORDER_ID] is None:
+            raise _Unreadable("amazon-order-id is empty")
+        row[_PURCHASE_DATE] = self._moment(row[_PURCHASE_DATE], "purchase-date")
+        row[_LAST_UPDATED_DATE] = self._moment(row[_LAST_UPDATED_DATE], "last-updated-date")
+        if row[_ORDER_STATUS] is None:
+            raise _Unreadable("order-status is empty")
+        quantity = row[_QUANTITY]
+        if quantity is None:
+            raise _Unreadable("quantity is empty")
+        try:
+            row[_QUANTITY] = int(quantity)
+        except ValueError:
+            raise _Unreadable("quantity is unreadable") from None
+        prices = self._prices
+        for slot, column in self._money:
+            text = row[slot]
+            if text is not None:
+                price = prices.get(text)
+                if price is None:
+                    price = _money(text, column)
+                    _remember(prices, text, price)
+                row[slot] = price
+        flag = row[_IS_BUSINESS_ORDER]
+        if flag is not None:
+            row[_IS_BUSINESS_ORDER] = flag.lower() == "true"
         return OrderReportRow(*row)
 
-
-def _required(value: str | None, column: str) -> str:
-    if value is None:
-        raise _Unreadable(f"{column} is empty")
-    return value
-
-
-def _moment(value: str | None, column: str) -> datetime:
-    text = _required(value, column)
-    try:
-        return parse_amazon_time(text)
-    except (ValueError, InvalidOperation, OverflowError):
-        raise _Unreadable(f"{column} is unreadable") from None
+    def _moment(self, text: str | None, column: str) -> datetime:
+        if text is None:
+            raise _Unreadable(f"{column} is empty")
+        moment = self._moments.get(text)
+        if moment is None:
+            try:
+                moment = parse_amazon_time(text)
+            except (ValueError, InvalidOperation, OverflowError):
+                raise _Unreadable(f"{column} is unreadable") from None
+            _remember(self._moments, text, moment)
+        return moment
 
 
-def _quantity(value: str | None) -> int:
-    text = _required(value, "quantity")
-    try:
-        return int(text)
-    except ValueError:
-        raise _Unreadable("quantity is unreadable") from None
+def _remember(cache: dict[str, Any], text: str, value: Any) -> None:
+    if len(cache) >= _CACHED:
+        cache.clear()
+    cache[text] = value
 
 
-def _money(value: str | None, column: str) -> Decimal | None:
-    if value is None:
-        return None
+def _money(value: str, column: str) -> Decimal:
     try:
         return Decimal(value.replace(",", ""))
     except (ValueError, InvalidOperation, OverflowError):
         raise _Unreadable(f"{column} is unreadable") from None
 
 
-_Read = Callable[[str | None], Any]
-
-
-def _text(value: str | None) -> str | None:
-    return value
-
-
-def _flag(value: str | None) -> bool | None:
-    return None if value is None else value.lower() == "true"
-
-
-_FIELD_READS: dict[str, tuple[str, _Read]] = {
-    "amazon_order_id": ("amazon-order-id", partial(_required, column="amazon-order-id")),
-    "purchase_date": ("purchase-date", partial(_moment, column="purchase-date")),
-    "last_updated_date": ("last-updated-date", partial(_moment, column="last-updated-date")),
-    "order_status": ("order-status", partial(_required, column="order-status")),
-    "quantity": ("quantity", _quantity),
-    "is_business_order": ("is-business-order", _flag),
-    **{name: (column, _text) for name, column in _TEXT_FIELDS.items()},
-    **{name: (column, partial(_money, column=column)) for name, column in _MONEY_FIELDS.items()},
+_FIELD_COLUMNS: dict[str, str] = {
+    "amazon_order_id": "amazon-order-id",
+    "purchase_date": "purchase-date",
+    "last_updated_date": "last-updated-date",
+    "order_status": "order-status",
+    "quantity": "quantity",
+    "is_business_order": "is-business-order",
+    **_TEXT_FIELDS,
+    **_MONEY_FIELDS,
 }
-"""Each field of ``OrderReportRow``: its column, and how a cell of it reads."""
+"""Each field of ``OrderReportRow``: its column."""
+_SLOTS = {field.name: slot for slot, field in enumerate(fields(OrderReportRow))}
+_PURCHASE_DATE, _LAST_UPDATED_DATE = _SLOTS["purchase_date"], _SLOTS["last_updated_date"]
+_QUANTITY, _IS_BUSINESS_ORDER = _SLOTS["quantity"], _SLOTS["is_business_order"]
+_MONEY_SLOTS = [_SLOTS[name] for name in _MONEY_FIELDS]
+_AMAZON_ORDER_ID, _ORDER_STATUS = _SLOTS["amazon_order_id"], _SLOTS["order_status"]
 
 
 async def lines(chunks: AsyncIterable[bytes], encoding: str = "utf-8") -> AsyncIterator[str]:
     """Text lines (without their ``\\r\\n``) of a byte stream, decoded incrementally."""
+    async for block in _line_blocks(chunks, encoding):
+        for line in block:
+            yield line
+
+
+async def _line_blocks(
+    chunks: AsyncIterable[bytes], encoding: str = "utf-8"
+) -> AsyncIterator[list[str]]:
+    """The lines of a byte stream, the complete ones of each chunk together: a reader loops
+    over a chunk's lines without an await per line."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     pending = ""
     async for chunk in chunks:
         pending += decoder.decode(chunk)
         *complete, pending = pending.split("\n")
-        for line in complete:
-            yield line.rstrip("\r")
+        if complete:
+            yield [line.rstrip("\r") for line in complete]
     pending += decoder.decode(b"", final=True)
     if pending.rstrip("\r"):
-        yield pending.rstrip("\r")
+        yield [pending.rstrip("\r")]
 
 
 async def parse_report_lines(
@@ -258,14 +287,15 @@ async def parse_report_lines(
     ``AmazonMalformedResponse``."""
     reader: _RowReader | None = None
     number = index = 0
-    async for text in lines(chunks, encoding):
-        number += 1
-        if reader is None:
-            reader = _RowReader(text.lstrip("\ufeff"))
-        elif text.strip():
-            if index >= skip_rows:
-                yield reader.line(text, index, number)
-            index += 1
+    async for block in _line_blocks(chunks, encoding):
+        for text in block:
+            number += 1
+            if reader is None:
+                reader = _RowReader(text.lstrip("\ufeff"))
+            elif text.strip():
+                if index >= skip_rows:
+                    yield reader.line(text, index, number)
+                index += 1
 
 
 async def parse_order_rows(

@@ -65,6 +65,10 @@ _CHANNELS = {"AMAZON": "AFN", "MERCHANT": "MFN", "AFN": "AFN", "MFN": "MFN"}
 
 
 def map_status(amazon_status: str, order_id: str) -> tuple[OrderStatus, DeliveryStatus | None]:
+    # The keys are letters only: a status of letters alone is its own key.
+    status = STATUS_TABLE.get(amazon_status.upper())
+    if status is not None:
+        return status
     key = "".join(ch for ch in amazon_status.upper() if ch.isalpha())
     try:
         return STATUS_TABLE[key]
@@ -83,8 +87,16 @@ def _channel(value: str | None) -> str | None:
 def _per_unit(line_total: Decimal | None, quantity: int) -> Decimal | None:
     if line_total is None or quantity <= 0:
         return None
-    exponent = line_total.as_tuple().exponent
     unit = line_total / quantity
+    if line_total.is_finite():
+        # Quantizing to the line total itself takes its exponent without taking it apart
+        # (as_tuple); where that fails (an exponent out of the context's range) the long way
+        # below gives what it always gave.
+        try:
+            return unit.quantize(line_total)
+        except ArithmeticError:
+            pass
+    exponent = line_total.as_tuple().exponent
     return unit.quantize(Decimal(1).scaleb(exponent)) if isinstance(exponent, int) else unit
 
 
@@ -255,6 +267,8 @@ def from_v0(
 
 def _report_item_ids(rows: Sequence[OrderReportRow]) -> list[str]:
     """The report has no order-item id: a line is known by its SKU (else ASIN), made unique."""
+    if len(rows) == 1:
+        return [rows[0].sku or rows[0].asin or "line-1"]
     seen: dict[str, int] = {}
     ids = []
     for index, row in enumerate(rows):
@@ -286,10 +300,12 @@ def from_report_rows(rows: Sequence[OrderReportRow]) -> OrderRecord:
         order_ref=first.merchant_order_id or first.amazon_order_id,
         marketplace_id=market.id if market else None,
         order_date=first.purchase_date,
-        external_updated_at=max(row.last_updated_date for row in rows),
+        external_updated_at=first.last_updated_date
+        if len(rows) == 1
+        else max(row.last_updated_date for row in rows),
         order_status=status[0],
         delivery_status=status[1],
-        currency=next((row.currency for row in rows if row.currency), None),
+        currency=first.currency or next((row.currency for row in rows if row.currency), None),
         shipping_address=address,
         fulfillment_channel=_channel(first.fulfillment_channel),
         items=tuple(
