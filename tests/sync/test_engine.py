@@ -1,15 +1,21 @@
 """The sync engine's backfill end to end against the simulator: it ends with exactly Amazon's
-orders, running it again changes nothing, and a step that dies between its phases loses
-nothing."""
+orders, running it again changes nothing, a step that dies between its phases loses nothing,
+and a list operation out of quota holds up no page the other could bring."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from keybuzz.amazon.operations import GET_ORDERS, SEARCH_ORDERS
+from keybuzz.amazon.ratelimit import BucketSnapshot, BucketState
+from keybuzz.db import transaction
+from keybuzz.marketplaces.models import MarketplaceConnection
 from keybuzz.simulator import SimulatorServer
 from keybuzz.sync import backfill as backfill_service
 from keybuzz.sync import engine
@@ -76,6 +82,35 @@ async def test_a_step_that_died_between_its_coverage_and_enrichment_resumes_with
 
     assert (job["status"], job["phase"]) == ("SUCCEEDED", "DONE")
     assert job["ordersStored"] == job["ordersEnriched"] == 300
+
+
+async def test_an_operation_out_of_quota_leaves_every_window_to_the_other(
+    deployed: Deployed, amazon: SimulatorServer
+) -> None:
+    """searchOrders' quota is spent for the next quarter of an hour: getOrders brings every
+    page, and the backfill ends in its first step rather than wait for searchOrders."""
+    settled_seller(amazon, 300)
+    tenant = await deployed.tenant()
+    queued = await deployed.client.post(BACKFILL, json={"days": 90}, headers=tenant.headers)
+    job_id = uuid.UUID(queued.json()["id"])
+    spent = BucketState(rate=0.001, burst=SEARCH_ORDERS.plan.burst, tokens=0.0)
+    snapshot = BucketSnapshot(as_of=time.time(), buckets={SEARCH_ORDERS.name: spent})
+    async with transaction(deployed.runtime.privileged_sessionmaker) as session:
+        await session.execute(
+            update(MarketplaceConnection)
+            .where(MarketplaceConnection.tenant_id == tenant.id)
+            .values(quota_state=snapshot.model_dump(mode="json"))
+        )
+    step = Step(tenant.id, deployed.runtime, lambda: False, _nothing, _nothing)
+
+    await engine.backfill_step(step, tenant.id, job_id)
+
+    job = await deployed.backfill_job(tenant, job_id)
+    calls = amazon.simulator.counters()
+    assert (job["status"], job["phase"]) == ("SUCCEEDED", "DONE")
+    assert job["ordersStored"] == job["ordersEnriched"] == 300
+    assert SEARCH_ORDERS.name not in calls
+    assert calls[GET_ORDERS.name]["requests"] >= 3
 
 
 async def _steps_forever(step: Step, tenant_id: TenantId, job_id: uuid.UUID) -> None:

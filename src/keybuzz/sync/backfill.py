@@ -146,6 +146,12 @@ async def start_enrichment(session: AsyncSession, run: BackfillRun) -> None:
     await save(session, run, phase=BackfillPhase.ENRICHMENT)
 
 
+def window_left(run: BackfillRun) -> bool:
+    """Whether ``take_window`` may still hand out a window (without asking the database)."""
+    plan = run.plan
+    return plan.next_before is not None or any(api in plan.in_flight for api in plan.dropped)
+
+
 async def take_window(
     session: AsyncSession, run: BackfillRun, api: str
 ) -> planning.PagingCursor | None:

@@ -366,26 +366,35 @@ async def _enrich(step: Step, run: BackfillRun) -> float | None:
 async def _enrich_with(step: Step, run: BackfillRun, api: str, working: set[str]) -> float | None:
     """Pages of one list operation until none is left (``None``) or its next call is far off
     (the seconds until then). While another operation still works in this step, a far call
-    is waited for here, a nap at a time, rather than left until the next step."""
+    is waited for here, a nap at a time, rather than left until the next step.
+
+    A new window is taken only once the operation's token is there: the next window goes to
+    whichever operation can ask for it first. Taken earlier, the last windows would wait on
+    the slower bucket (searchOrders: one call per 180 s at Amazon's rate, three times
+    getOrders' interval) while the faster one, its token in hand, had nothing left to do."""
     operation = LIST_OPERATIONS[api]
     try:
         while True:
             if step.stopping():
                 return 0.0
-            async with run.saving, step.transaction() as session:
-                cursor = run.plan.in_flight.get(api) or await backfill.take_window(
-                    session, run, api
-                )
-            if cursor is None:
+            cursor = run.plan.in_flight.get(api)
+            if cursor is None and not backfill.window_left(run):
                 return None
             wait = run.client.next_token_in(operation)
-            if wait > WAIT_IN_STEP:
-                if not working - {api}:
+            if wait > (0.0 if cursor is None else WAIT_IN_STEP):
+                far = wait > WAIT_IN_STEP
+                if far and not working - {api}:
                     return wait
-                working.discard(api)
+                if far:  # another operation may end the step rather than wait for this one
+                    working.discard(api)
                 await asyncio.sleep(min(wait, NAP))
                 working.add(api)
                 continue
+            if cursor is None:
+                async with run.saving, step.transaction() as session:
+                    cursor = await backfill.take_window(session, run, api)
+                if cursor is None:
+                    return None
             try:
                 page = await run.client.enrichment_page(
                     api,  # type: ignore[arg-type]
