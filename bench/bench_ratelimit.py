@@ -1,6 +1,6 @@
 """Noisy neighbour benchmark: does one tenant hammering the API raise another tenant's latency?
 
-    python bench/bench_ratelimit.py [--orders 2000] [--seconds 20] [--quiet-rate 20]
+    python bench/bench_ratelimit.py [--orders 2000] [--seconds 60] [--quiet-rate 20]
                                     [--noisy-connections 16] [--noisy-keys 1] [--limits on|off]
 
 It fills two tenants with N orders each, serves the API with ``keybuzz serve`` over loopback
@@ -43,7 +43,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_api import api_processes, backends
+from bench.bench_api import api_processes, backend_cpu
 from bench.bench_orders import (
     RESULTS,
     drop_database,
@@ -165,7 +165,7 @@ class ServerCpu:
         self.before = self._now()
 
     def _now(self) -> tuple[dict[int, float], dict[int, float]]:
-        return cpu_by_process(self.api), cpu_by_process(backends(self.url))
+        return cpu_by_process(self.api), backend_cpu(self.url)
 
     def phase(self) -> dict[str, float]:
         now = self._now()
@@ -275,7 +275,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=2_000, help="orders of each tenant")
-    parser.add_argument("--seconds", type=float, default=20, help="length of each phase")
+    parser.add_argument("--seconds", type=float, default=60, help="length of each phase")
     parser.add_argument("--quiet-rate", type=float, default=20, help="quiet requests per second")
     parser.add_argument("--noisy-connections", type=int, default=16)
     parser.add_argument("--noisy-keys", type=int, default=1, help="API keys of the noisy tenant")
