@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,12 +109,16 @@ async def store_records(
     rejected: list[RejectedOrder],
     *,
     enriching: bool,
+    before_save: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """A chunk of a report or a page of an API: its orders, and those Amazon sent that cannot
-    be stored (quarantined), counted on the job."""
+    be stored (quarantined), counted on the job; ``before_save`` is awaited between the rows
+    and the job's save."""
     expect_new = run.plan.fresh and not enriching
     await upsert_orders(session, run.tenant_id, records, source=SOURCE, expect_new=expect_new)
     quarantined = await store_rejected(session, run.tenant_id, rejected, run.job.id)
+    if before_save is not None:
+        await before_save()
     counted = {"quarantined": quarantined}
     if enriching:
         counted["orders_enriched"] = len(records)

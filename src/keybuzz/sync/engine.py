@@ -118,7 +118,12 @@ async def _advance(step: Step, run: BackfillRun) -> float | None:
 # --- Order reports (a backfill's coverage, a sync's catch-up) -----------------------------------
 
 Save = Callable[[AsyncSession], Awaitable[None]]
-StoreChunk = Callable[[AsyncSession, list[OrderRecord], list[RejectedOrder]], Awaitable[None]]
+Checkpoint = Callable[[], Awaitable[None]]
+"""Called by a ``StoreChunk`` once the chunk's rows are written, before it saves where the
+reading stands: from then on to the commit, the reports' transactions take turns."""
+StoreChunk = Callable[
+    [AsyncSession, list[OrderRecord], list[RejectedOrder], Checkpoint], Awaitable[None]
+]
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,9 @@ class ReportJob:
     store_chunk: StoreChunk
     """Stores a chunk of orders and saves where the reading stands, in one unit of work."""
     saving: asyncio.Lock
-    """The finished reports are read at the same time; their saves take turns, and a slice's
-    progress changes only within one, so a save never records rows another has not stored."""
+    """The finished reports are read, and their chunks written, at the same time; their saves
+    and commits take turns, and a slice's progress changes only within one, so a save never
+    records rows another transaction has not committed."""
     dated_by: Callable[[OrderRecord], dt.datetime] | None = None
     """The order's date the reports' ranges select on, to take an order of the second two
     slices share once; ``None``: every order a report holds is taken."""
@@ -301,15 +307,30 @@ def _next_slice_holds(reports: ReportJob, report: ReportSlice) -> Callable[[Orde
 async def _store_chunk(
     step: Step, reports: ReportJob, report: ReportSlice, chunk: _ReportChunk
 ) -> None:
-    async with reports.saving:
-        before = report.rows_done, report.done
+    """The chunk's rows and its slice's progress, in one transaction. Chunks of different
+    reports are written at the same time (PostgreSQL then works on every core); the
+    checkpoint and the commit hold ``reports.saving``."""
+    before = report.rows_done, report.done
+    holding = False
+
+    async def checkpoint() -> None:
+        nonlocal holding
+        await reports.saving.acquire()
+        holding = True
         report.rows_done, report.done = chunk.rows_done, chunk.last
-        try:
-            async with step.transaction() as session:
-                await reports.store_chunk(session, chunk.records, chunk.rejected)
-        except BaseException:
+
+    try:
+        async with step.transaction() as session:
+            await reports.store_chunk(session, chunk.records, chunk.rejected, checkpoint)
+            if not holding:
+                raise RuntimeError("a report's chunk was stored without its checkpoint")
+    except BaseException:
+        if holding:
             report.rows_done, report.done = before
-            raise
+        raise
+    finally:
+        if holding:
+            reports.saving.release()
 
 
 # --- Backfill coverage ---------------------------------------------------------------------------
@@ -325,9 +346,14 @@ async def _cover(step: Step, run: BackfillRun) -> float | None:
         await backfill.save(session, run)
 
     async def store_chunk(
-        session: AsyncSession, records: list[OrderRecord], rejected: list[RejectedOrder]
+        session: AsyncSession,
+        records: list[OrderRecord],
+        rejected: list[RejectedOrder],
+        checkpoint: Checkpoint,
     ) -> None:
-        await backfill.store_records(session, run, records, rejected, enriching=False)
+        await backfill.store_records(
+            session, run, records, rejected, enriching=False, before_save=checkpoint
+        )
 
     reports = ReportJob(
         run.client,
@@ -454,8 +480,14 @@ async def _catch_up(step: Step, run: SyncRun) -> float | None:
         await incremental.save(session, run)
 
     async def store_chunk(
-        session: AsyncSession, records: list[OrderRecord], rejected: list[RejectedOrder]
+        session: AsyncSession,
+        records: list[OrderRecord],
+        rejected: list[RejectedOrder],
+        checkpoint: Checkpoint,
     ) -> None:
+        # Before any write: the same order may have changed in two slices' reports, and two
+        # transactions updating it at once could wait on each other.
+        await checkpoint()
         await incremental.store_changes(session, run, records, rejected)
 
     reports = ReportJob(
