@@ -48,7 +48,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_ui.py
 	$(BIN)/python bench/bench_simulator.py
 	$(BIN)/python bench/bench_amazon.py
-	$(BIN)/python bench/bench_sync.py --orders 10000,100000
+	$(BIN)/python bench/bench_sync.py --orders 10000,100000 --tenants 0
+	$(BIN)/python bench/bench_sync.py --orders 10000 --rate-scale 20 --naive-max 0 --changes 0 \
+		--real-changes 0 --tenants 6 --tenant-orders 10000
+	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_ratelimit.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

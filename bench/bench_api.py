@@ -1,16 +1,20 @@
 """The Orders API under load against the statements it sends, sent straight to PostgreSQL.
 
     python bench/bench_api.py [--orders 1000000] [--connections 32] [--seconds 60]
-                              [--warmup 10] [--workers N] [--samples 300] [--database NAME]
+                              [--warmup 10] [--rounds 3] [--workers N] [--samples 300]
+                              [--database NAME]
 
 One tenant with ``--orders`` orders (2.5 items each, COPYed: about 2 minutes a million). Four
 query kinds of ``GET /api/v1/orders``: the first page, ``orderStatus=SHIPPED``, ``q=<a buyer's
 full name>`` and a cursor 90 % deep. Two sides load the same mix:
 
 - **API**: ``keybuzz serve --workers N`` (default: the machine's cores), ``--connections``
-  clients (aiohttp, keep-alive), each sending the four kinds in turn. Its processes hold
-  ``--connections`` read connections together, as many as the SQL side's pool
-  (``KEYBUZZ_DB_POOL_SIZE`` = ``--connections`` / N each, rounded up). Each process once
+  clients, each on its own keep-alive HTTP/1.1 connection, sending the four kinds in turn. The
+  clients are a few lines over asyncio's streams (``HttpConnection``): the load generator shares
+  the cores with what it measures, and aiohttp's client cost about 0.4 ms of CPU a request
+  there (a third of the API processes' own; ours 0.09), which weighed on the API's side only.
+  Its processes hold ``--connections`` read connections together, as many as the SQL side's
+  pool (``KEYBUZZ_DB_POOL_SIZE`` = ``--connections`` / N each, rounded up). Each process once
   opened ``--connections`` of its own: twice as many backends as the SQL side at 2 processes
   (and a server of ``max_connections`` 100 running out of them), each prepared its statements
   later (psycopg prepares a statement at its sixth execution on a connection) and left less
@@ -23,16 +27,20 @@ full name>`` and a cursor 90 % deep. Two sides load the same mix:
   through a psycopg pool of ``--connections`` connections, by as many clients.
 
 Each side first runs ``--warmup`` seconds unmeasured: its pools reach their size and every
-connection has prepared its statements. Then ``--seconds`` of each side, measured in halves in
-the order API, SQL, SQL, API, so that the machine's drift (other work, caches) weighs on both
-alike: measured API-then-SQL, the first side paid for the warm-up of caches and of new
-connections. PostgreSQL's CPU counts every backend of the database that ran during a half,
-those born during it too.
+connection has prepared its statements. Then ``--seconds`` of each side, measured in
+``--rounds`` rounds of four slices in the order API, SQL, SQL, API (3 rounds: six slices of
+10 s a side), so that the machine's drift (other work, caches) weighs on both alike: measured
+API-then-SQL, the first side paid for the warm-up of caches and of new connections, and with
+one round (two 30 s halves a side) the ratio moved 0.76-0.88 between runs of the same code.
+PostgreSQL's CPU counts every backend of the database that ran during a slice, those born
+during it too.
 
 Then one client alone, ``--samples`` requests of each kind through each. Printed and written
 to ``bench/results/bench_api.json``: requests per second and their ratio (target API >= 0.8 x
 SQL), p50/p95/p99 of each kind under load, the single client's p99 ratio per kind (target
-<= 2 x), and CPU per request: the API processes' and PostgreSQL's backends' (from /proc).
+<= 2 x), and CPU per request: the API processes', PostgreSQL's backends' (from /proc) and the
+benchmark's own (its clients: HTTP on the API's side, psycopg on the SQL side). Both sides'
+clients run on uvloop, as the API does.
 
 The scratch database is dropped at the end; ``--database NAME`` keeps (and on a later run
 reuses) a seeded one instead. Uses the machine's PostgreSQL on 127.0.0.1:5432 when it answers
@@ -54,10 +62,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-import aiohttp
 import psutil
 import psycopg
+import uvloop
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -99,6 +108,7 @@ class Run:
     seconds: float
     api_cpu_seconds: float
     postgres_cpu_seconds: float
+    client_cpu_seconds: float
 
     def __add__(self, other: Run) -> Run:
         return Run(
@@ -109,6 +119,7 @@ class Run:
             seconds=self.seconds + other.seconds,
             api_cpu_seconds=self.api_cpu_seconds + other.api_cpu_seconds,
             postgres_cpu_seconds=self.postgres_cpu_seconds + other.postgres_cpu_seconds,
+            client_cpu_seconds=self.client_cpu_seconds + other.client_cpu_seconds,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -130,6 +141,7 @@ class Run:
             "postgres_cpu_ms_per_request": round(
                 self.postgres_cpu_seconds * 1000 / self.requests, 3
             ),
+            "client_cpu_ms_per_request": round(self.client_cpu_seconds * 1000 / self.requests, 3),
         }
 
 
@@ -210,11 +222,13 @@ async def load(
     latencies: dict[str, list[float]] = {kind.name: [] for kind in kinds}
     watched = processes()
     api_before, postgres_before = cpu_seconds(watched), backend_cpu(url)
+    client_before = time.process_time()
     started = time.perf_counter()
     requests = await drive(
         call, kinds, connections=connections, seconds=seconds, latencies=latencies
     )
     elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - client_before
     postgres_after = backend_cpu(url)
     return Run(
         latencies=latencies,
@@ -225,6 +239,7 @@ async def load(
         postgres_cpu_seconds=sum(
             cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_after.items()
         ),
+        client_cpu_seconds=client_cpu,
     )
 
 
@@ -244,12 +259,65 @@ async def one_client(
 # --- The two sides -------------------------------------------------------------------------------
 
 
-def api_caller(session: aiohttp.ClientSession, base_url: str) -> Callable[[Kind], Awaitable[None]]:
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection that sends GETs one at a time and reads answers with a
+    ``Content-Length`` (as uvicorn sends them): a load generator that costs its shared cores
+    little."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.header_lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    def request(self, path: str, params: dict[str, str]) -> bytes:
+        target = f"{path}?{urlencode(params)}" if params else path
+        head = f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.header_lines}"
+        return (head + "\r\n").encode()
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        if self.streams is not None:
+            try:
+                return await self._exchange(self.streams, request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed the idle connection (uvicorn's keep-alive timeout): again
+                # on a new one.
+                await self.close()
+        self.streams = await asyncio.open_connection(self.host, self.port)
+        return await self._exchange(self.streams, request)
+
+    @staticmethod
+    async def _exchange(
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes
+    ) -> tuple[int, bytes]:
+        reader, writer = streams
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        found = head.lower().find(b"\r\ncontent-length:")
+        if found < 0:
+            raise RuntimeError(f"HTTP {status} without Content-Length: {head[:200]!r}")
+        length = int(head[found + 17 : head.index(b"\r\n", found + 2)])
+        return status, await reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+def api_caller(
+    connections: list[HttpConnection], requests: dict[str, bytes]
+) -> Callable[[Kind], Awaitable[None]]:
+    """Each request on a free connection of ``connections`` (one per client under load)."""
+
     async def call(kind: Kind) -> None:
-        async with session.get(f"{base_url}/api/v1/orders", params=kind.params) as response:
-            await response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{kind.name}: HTTP {response.status}")
+        connection = connections.pop()
+        try:
+            status, _ = await connection.send(requests[kind.name])
+        finally:
+            connections.append(connection)
+        if status != 200:
+            raise RuntimeError(f"{kind.name}: HTTP {status}")
 
     return call
 
@@ -277,14 +345,15 @@ def serve(url: str, port: int, workers: int, pool_size: int) -> subprocess.Popen
     return subprocess.Popen([*command, "--workers", str(workers)], env=env)
 
 
-async def wait_ready(session: aiohttp.ClientSession, base_url: str) -> None:
+async def wait_ready(connection: HttpConnection) -> None:
+    ready = connection.request("/readyz", {})
     while True:
         try:
-            async with session.get(f"{base_url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
+            status, _ = await connection.send(ready)
+            if status == 200:
+                return
+        except OSError:
+            await connection.close()
         await asyncio.sleep(0.2)
 
 
@@ -319,49 +388,52 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
     kinds, key = await prepare(url, count)
     workers = args.workers or os.cpu_count() or 1
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
     server = serve(url, port, workers, math.ceil(args.connections / workers))
     headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": TENANT}
-    connector = aiohttp.TCPConnector(limit=args.connections)
-    timeout = aiohttp.ClientTimeout(total=60)
+    connections = [HttpConnection("127.0.0.1", port, headers) for _ in range(args.connections)]
+    requests = {kind.name: connections[0].request("/api/v1/orders", kind.params) for kind in kinds}
     # As the API's processes connect: the app's role, under row-level security.
     pool = open_read_pool(app_role_url(url), size=args.connections)
     await pool.open()
     try:
-        async with aiohttp.ClientSession(
-            headers=headers, connector=connector, timeout=timeout
-        ) as session:
-            await wait_ready(session, base_url)
-            api, sql = api_caller(session, base_url), sql_caller(Reads.on_pool(pool))
-            sides = {"API": api, "SQL": sql}
-            for name, call in sides.items():
-                print(f"{name}: warming up, {args.warmup} s…", flush=True)
-                await drive(call, kinds, connections=args.connections, seconds=args.warmup)
-            runs: dict[str, list[Run]] = {"API": [], "SQL": []}
-            # API, SQL, SQL, API: what drifts during the measure (the machine's other work,
-            # caches) weighs on both sides alike.
-            for name in ("API", "SQL", "SQL", "API"):
-                print(f"{name}: {args.connections} clients, {args.seconds / 2} s…", flush=True)
-                watched = (lambda: api_processes(server)) if name == "API" else list
-                half = await load(
-                    sides[name], kinds, connections=args.connections,
-                    seconds=args.seconds / 2, processes=watched, url=url,
-                )  # fmt: skip
-                runs[name].append(half)
-            api_run, sql_run = (sum(runs[name][1:], runs[name][0]) for name in ("API", "SQL"))
-            print(f"One client, {args.samples} requests of each kind…", flush=True)
-            single = {}
-            for kind in kinds:
-                api_alone = await one_client(api, kind, args.samples)
-                sql_alone = await one_client(sql, kind, args.samples)
-                single[kind.name] = {
-                    "api_p50_ms": round(statistics.median(api_alone), 2),
-                    "api_p99_ms": round(percentile(api_alone, 99), 2),
-                    "sql_p50_ms": round(statistics.median(sql_alone), 2),
-                    "sql_p99_ms": round(percentile(sql_alone, 99), 2),
-                    "p99_ratio": round(percentile(api_alone, 99) / percentile(sql_alone, 99), 2),
-                }
+        await wait_ready(connections[0])
+        api, sql = api_caller(connections, requests), sql_caller(Reads.on_pool(pool))
+        sides = {"API": api, "SQL": sql}
+        for name, call in sides.items():
+            print(f"{name}: warming up, {args.warmup} s…", flush=True)
+            await drive(call, kinds, connections=args.connections, seconds=args.warmup)
+        runs: dict[str, list[Run]] = {"API": [], "SQL": []}
+        # API, SQL, SQL, API, round after round: what drifts during the measure (the machine's
+        # other work, caches) weighs on both sides alike.
+        slice_seconds = args.seconds / (2 * args.rounds)
+        print(
+            f"{args.rounds} rounds of API, SQL, SQL, API: {args.connections} clients, "
+            f"{slice_seconds:g} s a slice…",
+            flush=True,
+        )
+        for name in ("API", "SQL", "SQL", "API") * args.rounds:
+            watched = (lambda: api_processes(server)) if name == "API" else list
+            part = await load(
+                sides[name], kinds, connections=args.connections,
+                seconds=slice_seconds, processes=watched, url=url,
+            )  # fmt: skip
+            runs[name].append(part)
+        api_run, sql_run = (sum(runs[name][1:], runs[name][0]) for name in ("API", "SQL"))
+        print(f"One client, {args.samples} requests of each kind…", flush=True)
+        single = {}
+        for kind in kinds:
+            api_alone = await one_client(api, kind, args.samples)
+            sql_alone = await one_client(sql, kind, args.samples)
+            single[kind.name] = {
+                "api_p50_ms": round(statistics.median(api_alone), 2),
+                "api_p99_ms": round(percentile(api_alone, 99), 2),
+                "sql_p50_ms": round(statistics.median(sql_alone), 2),
+                "sql_p99_ms": round(percentile(sql_alone, 99), 2),
+                "p99_ratio": round(percentile(api_alone, 99) / percentile(sql_alone, 99), 2),
+            }
     finally:
+        for connection in connections:
+            await connection.close()
         await pool.close()
         server.terminate()
         server.wait(timeout=60)
@@ -370,6 +442,7 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
         "orders": count,
         "connections": args.connections,
         "seconds": args.seconds,
+        "rounds": args.rounds,
         "warmup_seconds": args.warmup,
         "api_workers": workers,
         "cores": os.cpu_count(),
@@ -397,8 +470,10 @@ def report(result: dict[str, Any]) -> None:
     print(f"API / SQL throughput: {result['throughput_ratio']} (target >= 0.8)")
     print(
         f"CPU per request: API processes {api['api_cpu_ms_per_request']} ms, PostgreSQL "
-        f"{api['postgres_cpu_ms_per_request']} ms (SQL run: PostgreSQL "
-        f"{sql['postgres_cpu_ms_per_request']} ms)"
+        f"{api['postgres_cpu_ms_per_request']} ms, HTTP clients "
+        f"{api['client_cpu_ms_per_request']} ms (SQL run: PostgreSQL "
+        f"{sql['postgres_cpu_ms_per_request']} ms, psycopg clients "
+        f"{sql['client_cpu_ms_per_request']} ms)"
     )
     print()
     print(f"{'by kind, under load':<26} {'API p50/p95/p99 ms':>24} {'SQL p50/p95/p99 ms':>24}")
@@ -426,6 +501,9 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=10.0, help="Seconds of each side's load not measured."
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Rounds of API, SQL, SQL, API slices."
+    )
     parser.add_argument("--samples", type=int, default=300, help="One client, per kind.")
     parser.add_argument(
         "--database", default=None, help="Keep the seeded database under this name (reused)."
@@ -449,7 +527,7 @@ def main() -> None:
             asyncio.run(fill(url, args.orders))
         elif seeded != args.orders:
             raise SystemExit(f"{name} holds {seeded:,} orders, not {args.orders:,}: drop it first")
-        result = asyncio.run(measure(url, args.orders, args))
+        result = uvloop.run(measure(url, args.orders, args))
     finally:
         if not args.database:
             drop_database(server, name)

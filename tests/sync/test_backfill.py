@@ -6,7 +6,8 @@ import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from keybuzz.orders.models import Order
 from keybuzz.runtime import Runtime, engine_url
 from keybuzz.simulator import FaultSettings
 from keybuzz.simulator.server import SimulatorServer
+from keybuzz.sync import backfill as backfill_service
 from keybuzz.sync import tasks as sync_tasks
 from keybuzz.sync.schemas import BackfillRequest
 from keybuzz.sync.service import request_backfill
@@ -266,3 +268,37 @@ async def test_an_order_in_the_second_two_reports_share_is_stored_and_counted_on
     job = (await client.get(f"{BACKFILL}/{queued['id']}", headers=tenant.headers)).json()
     assert job["status"] == "SUCCEEDED"
     assert job["ordersStored"] == job["ordersEnriched"] == len(truth)
+
+
+async def test_the_enrichment_counts_what_it_has_left_at_most_every_few_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Progress and ETA after each page come from the last count less the pages enriched
+    since; the orders left are counted again once ``RECOUNT_SECONDS`` have passed."""
+    counts: list[dt.datetime] = []
+    left_in_database = [1000]
+    clock = [100.0]
+
+    async def count_to_enrich(*args: Any) -> int:
+        counts.append(args[-1])
+        return left_in_database[0]
+
+    monkeypatch.setattr(backfill_service.repository, "count_to_enrich", count_to_enrich)
+    monkeypatch.setattr(backfill_service.time, "monotonic", lambda: clock[0])
+    start = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    job = SimpleNamespace(tenant_id="t-1", marketplace="amazon", window_start=start)
+    run: Any = SimpleNamespace(job=job, tenant_id="t-1", left_to_enrich=None)
+    top = start + dt.timedelta(days=90)
+
+    first = await backfill_service._orders_left(cast(AsyncSession, None), run, top)
+    run.left_to_enrich.enriched(100)  # a page stored
+    clock[0] += backfill_service.RECOUNT_SECONDS / 2
+    between = await backfill_service._orders_left(cast(AsyncSession, None), run, top)
+    run.left_to_enrich.enriched(2000)  # never below nothing left
+    soon_after = await backfill_service._orders_left(cast(AsyncSession, None), run, top)
+    left_in_database[0] = 850  # a sync enriched some meanwhile
+    clock[0] += backfill_service.RECOUNT_SECONDS
+    recounted = await backfill_service._orders_left(cast(AsyncSession, None), run, top)
+
+    assert (first, between, soon_after, recounted) == (1000, 900, 0, 850)
+    assert counts == [top, top]

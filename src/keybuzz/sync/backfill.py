@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,10 +36,25 @@ from keybuzz.tenants.models import TenantId
 logger = logging.getLogger(__name__)
 
 SOURCE = EventSource.BACKFILL
+RECOUNT_SECONDS = 5.0
+"""How often a running enrichment counts the orders it has left (its progress and ETA); in
+between, each page's orders are taken off the last count. The count reads every order left:
+made at every page, it cost PostgreSQL more than the pages' own writes (73 CPU-s over the
+1,000 pages of a 100,000-order backfill)."""
 
 
 class BackfillCancelled(Exception):
     """The job was cancelled while a step ran: the step stops at this page boundary."""
+
+
+@dataclass
+class LeftToEnrich:
+    orders: int
+    counted_at: float
+    """``time.monotonic()`` of the count."""
+
+    def enriched(self, orders: int) -> None:
+        self.orders = max(0, self.orders - orders)
 
 
 @dataclass
@@ -51,6 +67,8 @@ class BackfillRun:
     client: SpApiClient
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Operations page at the same time; their saves of the one plan take turns."""
+    left_to_enrich: LeftToEnrich | None = None
+    """The orders left to enrich as last counted, less the pages enriched since."""
 
     @property
     def tenant_id(self) -> TenantId:
@@ -122,6 +140,8 @@ async def store_records(
     counted = {"quarantined": quarantined}
     if enriching:
         counted["orders_enriched"] = len(records)
+        if run.left_to_enrich is not None:
+            run.left_to_enrich.enriched(len(records))
     else:
         counted["orders_stored"] = len(records)
         counted["items_stored"] = sum(len(r.items or ()) for r in records)
@@ -213,16 +233,12 @@ async def save(
 
 async def _outlook(session: AsyncSession, run: BackfillRun) -> dict[str, Any]:
     """Progress, and when the job will be done from what is left and the seller's quota."""
-    plan, job = run.plan, run.job
+    plan = run.plan
     if not plan.coverage_done:
         return {"progress": planning.progress(plan, orders_left=None), "estimated_done_at": None}
     tops = [cursor.window.before for cursor in plan.in_flight.values()]
     top = max(tops, default=plan.next_before)
-    left = 0
-    if top is not None:
-        left = await repository.count_to_enrich(
-            session, run.tenant_id, job.marketplace, job.window_start, top
-        )
+    left = 0 if top is None else await _orders_left(session, run, top)
     seconds = planning.seconds_to_deliver(
         planning.pages_for(left), quotas.supplies(run.client, active_apis(run))
     )
@@ -230,6 +246,20 @@ async def _outlook(session: AsyncSession, run: BackfillRun) -> dict[str, Any]:
     if seconds is not None:
         done_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
     return {"progress": planning.progress(plan, orders_left=left), "estimated_done_at": done_at}
+
+
+async def _orders_left(session: AsyncSession, run: BackfillRun, top: dt.datetime) -> int:
+    """Orders below ``top`` that only a report told of: counted at most every
+    ``RECOUNT_SECONDS``, else the last count less the pages enriched since."""
+    known = run.left_to_enrich
+    if known is not None and time.monotonic() - known.counted_at < RECOUNT_SECONDS:
+        return known.orders
+    job = run.job
+    orders = await repository.count_to_enrich(
+        session, run.tenant_id, job.marketplace, job.window_start, top
+    )
+    run.left_to_enrich = LeftToEnrich(orders, time.monotonic())
+    return orders
 
 
 def active_apis(run: BackfillRun) -> list[str]:
