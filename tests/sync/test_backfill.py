@@ -284,7 +284,7 @@ async def test_the_enrichment_counts_what_it_has_left_at_most_every_few_seconds(
         return left_in_database[0]
 
     monkeypatch.setattr(backfill_service.repository, "count_to_enrich", count_to_enrich)
-    monkeypatch.setattr(backfill_service.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(backfill_service, "monotonic", lambda: clock[0])
     start = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
     job = SimpleNamespace(tenant_id="t-1", marketplace="amazon", window_start=start)
     run: Any = SimpleNamespace(job=job, tenant_id="t-1", left_to_enrich=None)
