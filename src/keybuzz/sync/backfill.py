@@ -163,10 +163,12 @@ async def start_enrichment(session: AsyncSession, run: BackfillRun) -> None:
     """The coverage is complete: plan the enrichment of the orders only a report told of (all
     of them, the first time), newest first."""
     job = run.job
-    run.plan.enrichment_total = await repository.count_to_enrich(
+    total = await repository.count_to_enrich(
         session, run.tenant_id, job.marketplace, job.window_start, job.window_end
     )
-    run.plan.next_before = job.window_end if run.plan.enrichment_total else None
+    run.plan.enrichment_total = total
+    run.plan.next_before = job.window_end if total else None
+    run.left_to_enrich = LeftToEnrich(total, monotonic())  # the save's progress counts no more
     await save(session, run, phase=BackfillPhase.ENRICHMENT)
 
 
